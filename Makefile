@@ -1,0 +1,60 @@
+# Gatehouse: every command a developer or operator repeats.
+# `make up` builds the lab and deploys the appliance; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+LAB ?= single
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv run test test-app test-app-sqlite test-app-mysql test-browser test-molecule lint bench up down secrets services services-stop wheelhouse
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt app/pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt -e 'app[test]'
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv/ with the app and the pinned tooling
+
+run: venv ## serve the app on SQLite at http://127.0.0.1:3001 with a demo user and client
+	$(BIN)/python -m gatehouse.devserver
+
+services: ## start MariaDB and Redis on loopback for the tests (installs them if missing)
+	tests/services/start.sh
+
+services-stop: ## stop the test MariaDB and Redis
+	tests/services/stop.sh
+
+test-app-sqlite: venv
+	$(BIN)/pytest -q tests/app
+
+test-app-mysql: venv services
+	source .lab/services.env && $(BIN)/pytest -q tests/app
+
+test-app: test-app-sqlite test-app-mysql ## the server's tests, on SQLite and on MariaDB + Redis
+
+lint: venv ## ruff, yamllint, ansible-lint (production profile)
+	$(BIN)/ruff check app tests
+	@if [ -d roles ] && [ -n "$$(ls -A roles)" ]; then $(BIN)/yamllint -s . && $(BIN)/ansible-lint --profile production; fi
+
+test: lint test-app test-molecule ## lint, the app's tests, every molecule scenario
+
+test-molecule: venv
+	@if [ -x tests/lab/molecule-all.sh ]; then tests/lab/molecule-all.sh; else echo "no molecule scenarios yet"; fi
+
+bench: venv services ## benchmarks (wrk against gunicorn on MariaDB + Redis); prints figures
+	source .lab/services.env && $(BIN)/python tests/perf/run.py
+
+up: venv ## start the lab containers, run site.yml and verify.yml, print the issuer URL
+	tests/lab/up.sh $(LAB)
+
+down: ## remove the lab containers and network
+	tests/lab/down.sh
+
+secrets: venv ## generate every secret INVENTORY lacks (never overwrites one)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/secrets.yml
