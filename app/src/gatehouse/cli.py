@@ -1,0 +1,226 @@
+"""The `gatehouse` command line: what operators and playbooks need.
+
+Exit codes: 0 done, 1 refused (bad input, nothing written), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _settings():
+    from .config import ConfigError, load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as error:
+        _fail(f"configuration error: {error}")
+
+
+def _fail(message: str, code: int = 1):
+    print(f"gatehouse: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _open(settings):
+    from .db import open_database
+
+    return open_database(settings.database_url, settings.database_max_connections)
+
+
+def cmd_migrate(args):
+    from .migrate import migrate
+
+    settings = _settings()
+    _open(settings)
+    applied = migrate()
+    if applied:
+        print("applied: " + ", ".join(applied))
+    else:
+        print("nothing to apply")
+
+
+def _require_schema():
+    from .migrate import pending
+
+    waiting = pending()
+    if waiting:
+        _fail("the database schema is not current; run `gatehouse migrate` first")
+
+
+def cmd_create_user(args):
+    from .hashing import configure_password_hasher
+    from .users import UserError, create_user
+
+    if not args.password_stdin:
+        _fail("--password-stdin is required: passwords are never taken from the command line", 2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    settings = _settings()
+    configure_password_hasher(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism)
+    _open(settings)
+    _require_schema()
+    try:
+        user = create_user(args.username, password, email=args.email, admin=args.admin)
+    except UserError as error:
+        _fail(str(error))
+    from . import audit
+
+    audit.record("user.created", actor="cli", subject=str(user.id), username=user.username, admin=args.admin)
+    print(f"created user {user.username} (id {user.id})")
+
+
+def cmd_create_client(args):
+    from .clients_admin import ClientError, create_client
+
+    settings = _settings()
+    _open(settings)
+    _require_schema()
+    try:
+        client, secret = create_client(
+            client_id=args.client_id,
+            name=args.name,
+            confidential=args.confidential,
+            redirect_uris=args.redirect_uri or [],
+            post_logout_redirect_uris=args.post_logout_redirect_uri or [],
+            grant_types=args.grant_type,
+            scope=args.scope,
+        )
+    except ClientError as error:
+        _fail(str(error))
+    from . import audit
+
+    audit.record("client.created", actor="cli", subject=client.client_id)
+    if args.json:
+        print(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+    else:
+        print(f"client_id: {client.client_id}")
+        if secret:
+            print(f"client_secret: {secret}")
+            print("(the secret is shown once; store it now)", file=sys.stderr)
+
+
+def cmd_rotate_keys(args):
+    from .keys import rotate
+
+    settings = _settings()
+    if settings.jwt_private_key_path:
+        _fail("JWT_PRIVATE_KEY_PATH is set: that single key is managed outside Gatehouse; unset it to use a rotating key set")
+    changes = rotate(Path(settings.jwt_keys_dir), settings.jwt_algorithm, settings.max_token_lifetime)
+    parts = []
+    if changes["promoted"]:
+        parts.append(f"promoted {changes['promoted']} to active")
+    if changes["retired"]:
+        parts.append(f"retired {changes['retired']}")
+    if changes["created"]:
+        parts.append(f"created {changes['created']}")
+    for kid in changes["deleted"]:
+        parts.append(f"deleted expired {kid}")
+    print("; ".join(parts))
+
+
+def cmd_cleanup(args):
+    from .cleanup import cleanup
+
+    settings = _settings()
+    _open(settings)
+    _require_schema()
+    counts = cleanup(batch_size=args.batch_size)
+    print(", ".join(f"{name}: {n}" for name, n in counts.items()))
+
+
+def cmd_check_config(args):
+    settings = _settings()
+    problems = []
+    from .keys import KeyError_, KeySet
+
+    try:
+        KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path).active
+    except (KeyError_, OSError, ValueError) as error:
+        if not args.allow_missing_keys:
+            problems.append(f"JWT_KEYS_DIR/JWT_PRIVATE_KEY_PATH: {error}")
+    if args.connect:
+        import peewee
+
+        try:
+            _open(settings).execute_sql("SELECT 1")
+        except peewee.PeeweeException as error:
+            problems.append(f"DATABASE_URL: cannot connect: {error}")
+    if problems:
+        _fail("; ".join(problems))
+    print("configuration ok")
+
+
+def cmd_serve(args):
+    import uvicorn
+
+    from .logs import setup_logging
+    from .web.app import create_app
+
+    settings = _settings()
+    setup_logging(settings.log_level, settings.log_format, settings.log_file)
+    app = create_app(settings)
+    if settings.metrics_enabled:
+        from .metrics import start_server
+
+        start_server(settings.metrics_port, settings.metrics_host)
+    uvicorn.run(app, host=args.host or settings.server_host, port=args.port or settings.server_port, log_level="warning")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gatehouse", description="Gatehouse authorization server")
+    parser.add_argument("--version", action="version", version=f"gatehouse {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("create-user", help="create a user (password read from stdin)")
+    p.add_argument("--username", required=True)
+    p.add_argument("--email")
+    p.add_argument("--admin", action="store_true", help="give the user the admin role")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("create-client", help="register a client; prints its generated secret once")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--name", required=True)
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--confidential", action="store_true")
+    kind.add_argument("--public", action="store_true")
+    p.add_argument("--redirect-uri", action="append")
+    p.add_argument("--post-logout-redirect-uri", action="append")
+    p.add_argument("--grant-type", action="append", required=True)
+    p.add_argument("--scope", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_create_client)
+
+    sub.add_parser("rotate-keys", help="create, promote and retire signing keys").set_defaults(func=cmd_rotate_keys)
+
+    p = sub.add_parser("cleanup", help="delete expired codes, tokens, sessions in small batches")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.set_defaults(func=cmd_cleanup)
+
+    p = sub.add_parser("check-config", help="validate the environment")
+    p.add_argument("--connect", action="store_true", help="also connect to the database")
+    p.add_argument("--allow-missing-keys", action="store_true", help="before the first rotate-keys")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("serve", help="one process, for development")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""One typed settings object, built once from the environment.
+
+Every error names the variable that is wrong, so `gatehouse check-config`
+and the service's start-up say exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+SUPPORTED_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names it."""
+
+
+def _str(env, name, default):
+    return env.get(name, default)
+
+
+def _int(env, name, default, minimum=None, maximum=None):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def _bool(env, name, default):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env, name, default, choices):
+    value = env.get(name) or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str = "http://127.0.0.1:3001"
+    database_url: str = "sqlite:////var/lib/gatehouse/gatehouse.db"
+    database_max_connections: int = 20
+    redis_url: str = ""
+    redis_sentinels: tuple = ()
+    redis_sentinel_master: str = "gatehouse"
+    redis_timeout_ms: int = 200
+    jwt_algorithm: str = "RS256"
+    jwt_keys_dir: str = "/etc/gatehouse/keys"
+    jwt_private_key_path: str = ""
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 86400
+    authorization_code_ttl: int = 600
+    id_token_ttl: int = 3600
+    rate_limit_enabled: bool = True
+    rate_limit_token_per_minute: int = 6000
+    rate_limit_login_per_minute: int = 30
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    session_secret: str = ""
+    session_ttl: int = 8 * 3600
+    session_cookie_name: str = "gatehouse_session"
+    argon2_time_cost: int = 2
+    argon2_memory_cost: int = 19456
+    argon2_parallelism: int = 1
+    log_level: str = "INFO"
+    log_format: str = "json"
+    log_file: str = ""
+    metrics_enabled: bool = True
+    metrics_port: int = 9091
+    metrics_host: str = "127.0.0.1"
+    server_host: str = "127.0.0.1"
+    server_port: int = 3001
+    web_concurrency: int = 2
+    client_cache_seconds: int = 10
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def max_token_lifetime(self) -> int:
+        """How long a signing key must stay published after it last signed."""
+        return max(self.access_token_ttl, self.id_token_ttl)
+
+    def endpoint(self, path: str) -> str:
+        return self.issuer + path
+
+
+def _issuer(env):
+    value = env.get("ISSUER", Settings.issuer).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigError(f"ISSUER must be an http(s) URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError("ISSUER must not have a query or fragment (RFC 8414)")
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme == "http" and not loopback:
+        raise ConfigError(f"ISSUER must use https unless it is a loopback address, got {value!r}")
+    return value
+
+
+def _database_url(env):
+    value = env.get("DATABASE_URL", Settings.database_url)
+    scheme = value.split(":", 1)[0]
+    if scheme not in ("sqlite", "mysql", "mariadb"):
+        raise ConfigError(f"DATABASE_URL must start with sqlite:// or mysql://, got scheme {scheme!r}")
+    if scheme in ("mysql", "mariadb"):
+        parts = urlsplit(value)
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ConfigError("DATABASE_URL must name a host and a database: mysql://user:pass@host:3306/db")
+    return value
+
+
+def _redis_url(env):
+    value = env.get("REDIS_URL", "")
+    if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {value[:10]!r}")
+    return value
+
+
+def _sentinels(env):
+    raw = env.get("REDIS_SENTINELS", "")
+    result = []
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"REDIS_SENTINELS must be host:port[,host:port], got {item!r}")
+        result.append((host, int(port)))
+    return tuple(result)
+
+
+def load_settings(env=None) -> Settings:
+    """Build Settings from the environment; raise ConfigError naming the variable."""
+    env = os.environ if env is None else env
+    settings = Settings(
+        issuer=_issuer(env),
+        database_url=_database_url(env),
+        database_max_connections=_int(env, "DATABASE_MAX_CONNECTIONS", 20, 1, 1000),
+        redis_url=_redis_url(env),
+        redis_sentinels=_sentinels(env),
+        redis_sentinel_master=_str(env, "REDIS_SENTINEL_MASTER", "gatehouse"),
+        redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", 200, 10, 10000),
+        jwt_algorithm=_choice(env, "JWT_ALGORITHM", "RS256", SUPPORTED_ALGORITHMS),
+        jwt_keys_dir=_str(env, "JWT_KEYS_DIR", Settings.jwt_keys_dir),
+        jwt_private_key_path=_str(env, "JWT_PRIVATE_KEY_PATH", ""),
+        access_token_ttl=_int(env, "OAUTH2_ACCESS_TOKEN_TTL", 3600, 60, 86400),
+        refresh_token_ttl=_int(env, "OAUTH2_REFRESH_TOKEN_TTL", 30 * 86400, 300, 365 * 86400),
+        authorization_code_ttl=_int(env, "OAUTH2_AUTHORIZATION_CODE_TTL", 600, 10, 600),
+        id_token_ttl=_int(env, "OAUTH2_ID_TOKEN_TTL", 3600, 60, 86400),
+        rate_limit_enabled=_bool(env, "RATE_LIMIT_ENABLED", True),
+        rate_limit_token_per_minute=_int(env, "RATE_LIMIT_TOKEN_PER_MINUTE", 6000, 1),
+        rate_limit_login_per_minute=_int(env, "RATE_LIMIT_LOGIN_PER_MINUTE", 30, 1),
+        login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
+        login_lockout_seconds=_int(env, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400 * 7),
+        session_secret=_str(env, "SESSION_SECRET", ""),
+        session_ttl=_int(env, "SESSION_TTL", 8 * 3600, 60, 30 * 86400),
+        session_cookie_name=_str(env, "SESSION_COOKIE_NAME", "gatehouse_session"),
+        argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, 1, 100),
+        argon2_memory_cost=_int(env, "ARGON2_MEMORY_COST", 19456, 1024, 4 * 1024 * 1024),
+        argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, 1, 64),
+        log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
+        log_file=_str(env, "LOG_FILE", ""),
+        metrics_enabled=_bool(env, "METRICS_ENABLED", True),
+        metrics_port=_int(env, "METRICS_PORT", 9091, 1, 65535),
+        metrics_host=_str(env, "METRICS_HOST", env.get("SERVER_HOST", "127.0.0.1")),
+        server_host=_str(env, "SERVER_HOST", "127.0.0.1"),
+        server_port=_int(env, "SERVER_PORT", 3001, 1, 65535),
+        web_concurrency=_int(env, "WEB_CONCURRENCY", 2, 1, 256),
+        client_cache_seconds=_int(env, "CLIENT_CACHE_SECONDS", 10, 0, 3600),
+    )
+    if settings.session_secret and len(settings.session_secret) < 32:
+        raise ConfigError("SESSION_SECRET must be at least 32 characters")
+    if settings.session_cookie_name and not settings.session_cookie_name.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError("SESSION_COOKIE_NAME may hold only letters, digits, '-' and '_'")
+    return settings
+

@@ -1,0 +1,76 @@
+"""`make run`: the app on SQLite at http://127.0.0.1:3001 with a demo user and clients.
+
+Development only: state lives in .lab/dev/ of the checkout, and the demo
+credentials are printed because they exist to be typed in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STATE = Path(os.environ.get("GATEHOUSE_DEV_DIR", ".lab/dev")).resolve()
+
+
+def main() -> None:
+    STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{STATE}/gatehouse.db")
+    os.environ.setdefault("JWT_KEYS_DIR", str(STATE / "keys"))
+    os.environ.setdefault("ISSUER", "http://127.0.0.1:3001")
+    os.environ.setdefault("LOG_FORMAT", "text")
+    os.environ.setdefault("METRICS_PORT", "9091")
+
+    from .config import load_settings
+    from .db import open_database
+    from .hashing import new_token
+    from .keys import read_manifest, rotate
+    from .migrate import migrate
+    from .models import Client, User
+    from .clients_admin import create_client, rotate_secret
+    from .users import create_user
+
+    settings = load_settings()
+    open_database(settings.database_url)
+    migrate()
+    if not read_manifest(Path(settings.jwt_keys_dir)):
+        rotate(Path(settings.jwt_keys_dir), settings.jwt_algorithm, settings.max_token_lifetime)
+
+    password_file = STATE / "demo-password"
+    if User.get_or_none(User.username == "demo") is None:
+        password = new_token(12)
+        create_user("demo", password, email="demo@example.test", admin=True, name="Demo User")
+        password_file.write_text(password)
+        password_file.chmod(0o600)
+    if Client.get_or_none(Client.client_id == "demo-app") is None:
+        create_client(
+            client_id="demo-app", name="Demo App", confidential=False,
+            redirect_uris=["http://127.0.0.1:8080/callback"], post_logout_redirect_uris=["http://127.0.0.1:8080/"],
+            grant_types=["authorization_code", "refresh_token"], scope="openid profile email offline_access",
+        )
+    service = Client.get_or_none(Client.client_id == "demo-service")
+    if service is None:
+        service, secret = create_client(
+            client_id="demo-service", name="Demo Service", confidential=True, redirect_uris=[],
+            post_logout_redirect_uris=[], grant_types=["client_credentials"], scope="api:read",
+        )
+    else:
+        secret = rotate_secret(service)
+
+    issuer = settings.issuer
+    print(f"""
+Gatehouse (development) at {issuer}
+  discovery:   {issuer}/.well-known/openid-configuration
+  demo user:   demo / {password_file.read_text()}
+  public client (authorization code + PKCE): demo-app, redirect http://127.0.0.1:8080/callback
+  confidential client (client_credentials):  demo-service / {secret}
+  try:  curl -s -u demo-service:{secret} -d grant_type=client_credentials {issuer}/api/v2/oauth/token
+  metrics: http://127.0.0.1:{settings.metrics_port}/metrics     state: {STATE}
+""", flush=True)
+
+    from .cli import main as cli_main
+
+    cli_main(["serve", "--host", "127.0.0.1", "--port", "3001"])
+
+
+if __name__ == "__main__":
+    main()

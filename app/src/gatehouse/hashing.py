@@ -1,0 +1,70 @@
+"""Password hashing (argon2id) and digests of high-entropy secrets.
+
+Client secrets, codes and tokens carry >= 128 bits of entropy, so a fast
+SHA-256 digest compared in constant time is as safe as a password hash for
+them, and keeps the token endpoint fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets as _secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher: PasswordHasher | None = None
+
+
+def configure_password_hasher(time_cost: int, memory_cost: int, parallelism: int) -> None:
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+
+
+def _get_hasher() -> PasswordHasher:
+    if _hasher is None:
+        configure_password_hasher(2, 19456, 1)
+    return _hasher
+
+
+def hash_password(password: str) -> str:
+    return _get_hasher().hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _get_hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _get_hasher().check_needs_rehash(password_hash)
+
+
+# A hash with the current parameters, verified against when the username is
+# unknown so that response time does not reveal which usernames exist.
+_DUMMY: str | None = None
+
+
+def burn_password_check(password: str) -> None:
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = hash_password("not-a-real-password")
+    verify_password(_DUMMY, password)
+
+
+def new_token(nbytes: int = 32) -> str:
+    """A URL-safe random string (32 bytes = 256 bits)."""
+    return _secrets.token_urlsafe(nbytes)
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def digest_matches(stored_digest: str | None, presented: str) -> bool:
+    if not stored_digest or presented is None:
+        return False
+    return hmac.compare_digest(stored_digest, digest(presented))

@@ -1,0 +1,133 @@
+"""Registered clients as Authlib sees them (RFC 6749 §2), with a short-lived cache.
+
+The token endpoint looks a client up on every request; an in-process cache
+of a few seconds saves that query. Admin changes invalidate this process's
+entry at once; other processes see a change within CLIENT_CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import ClientMixin
+
+from .. import metrics
+from ..hashing import digest_matches
+from ..models import Client
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_matches(registered: str, presented: str) -> bool:
+    """Exact string match; a loopback URI may differ only in its port (RFC 8252 §7.3)."""
+    if registered == presented:
+        return True
+    try:
+        reg, pres = urlsplit(registered), urlsplit(presented)
+        if not (_is_loopback(reg.hostname) and reg.scheme == "http" and pres.scheme == "http"):
+            return False
+        return (reg.hostname, reg.path, reg.query) == (pres.hostname, pres.path, pres.query) and pres.port is not None
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ClientRecord(ClientMixin):
+    id: int
+    client_id: str
+    name: str
+    is_confidential: bool
+    secret_digest: str | None
+    redirect_uris: tuple
+    post_logout_redirect_uris: tuple
+    grant_types: frozenset
+    scopes: tuple
+
+    @classmethod
+    def from_model(cls, row: Client) -> "ClientRecord":
+        return cls(
+            id=row.id,
+            client_id=row.client_id,
+            name=row.name,
+            is_confidential=row.is_confidential,
+            secret_digest=row.client_secret_digest,
+            redirect_uris=tuple(row.redirect_uris),
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
+            grant_types=frozenset(row.grant_types),
+            scopes=tuple(row.scope.split()),
+        )
+
+    # Authlib's ClientMixin -------------------------------------------------
+    def get_client_id(self):
+        return self.client_id
+
+    def get_default_redirect_uri(self):
+        # OAuth 2.1: redirect_uri is required whenever more than one is
+        # registered; with exactly one, it is the default.
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope):
+        if not scope:
+            return " ".join(self.scopes)
+        allowed = set(self.scopes)
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri):
+        return any(redirect_uri_matches(r, redirect_uri) for r in self.redirect_uris)
+
+    def check_client_secret(self, client_secret):
+        return self.is_confidential and digest_matches(self.secret_digest, client_secret)
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        if self.is_confidential:
+            return method in ("client_secret_basic", "client_secret_post")
+        return method == "none"
+
+    def check_response_type(self, response_type):
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type):
+        return grant_type in self.grant_types
+
+
+class ClientCache:
+    def __init__(self, ttl: int):
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, ClientRecord | None]] = {}
+
+    def get(self, client_id: str) -> ClientRecord | None:
+        if not isinstance(client_id, str) or not client_id or len(client_id) > 100:
+            return None
+        now = time.monotonic()
+        entry = self._entries.get(client_id)
+        if entry and entry[0] > now:
+            metrics.cache_hits.labels("client").inc()
+            return entry[1]
+        metrics.cache_misses.labels("client").inc()
+        row = Client.get_or_none((Client.client_id == client_id) & (Client.is_active == True))  # noqa: E712
+        record = ClientRecord.from_model(row) if row else None
+        if self.ttl:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[client_id] = (now + self.ttl, record)
+        return record
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        if client_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(client_id, None)

@@ -1,0 +1,202 @@
+"""Authlib grants bound to Gatehouse storage, with OAuth 2.1 rules.
+
+- Authorization code: PKCE S256 required for every client (RFC 7636,
+  OAuth 2.1 §4.1.1), code single use; a second redemption revokes every
+  token issued from the code (RFC 6749 §4.1.2, RFC 9700 §4.2.4 wording).
+- Refresh token: rotated on every use; a rotated-out token presented again
+  revokes the whole grant (RFC 9700 §4.14.2).
+- Client credentials: confidential clients only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc7636 import CodeChallenge
+
+from .. import audit
+from ..db import database
+from ..hashing import digest
+from ..models import AuthorizationCode, Grant, RefreshToken, User
+
+SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE as OAuth 2.1 wants it: a challenge on every request, S256 only."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("'code_challenge' is required (PKCE with S256)")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be S256")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant, result):
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'")
+        super().validate_code_verifier(grant, result)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS + ["none"]
+
+    def save_authorization_code(self, code, request):
+        data = request.payload.data
+        auth_time = getattr(request, "auth_time", None) or int(time.time())
+        grant = self.server.issuer.new_grant(request.client.client_id, request.user.id, request.scope, auth_time)
+        AuthorizationCode.create(
+            code_digest=digest(code),
+            grant_id=grant.id,
+            client_id=request.client.client_id,
+            user_id=request.user.id,
+            # Empty when the request relied on the single registered URI: then
+            # the token request need not repeat it (RFC 6749 §4.1.3).
+            redirect_uri=request.payload.redirect_uri or "",
+            scope=request.scope,
+            nonce=data.get("nonce"),
+            code_challenge=data["code_challenge"],
+            code_challenge_method=data["code_challenge_method"],
+            auth_time=auth_time,
+            expires_at=int(time.time()) + self.server.settings.authorization_code_ttl,
+        )
+
+    def query_authorization_code(self, code, client):
+        if not isinstance(code, str) or len(code) > 512:
+            return None
+        row = AuthorizationCode.get_or_none(AuthorizationCode.code_digest == digest(code))
+        if row is None or row.client_id != client.client_id:
+            return None
+        if row.used_at is not None:
+            self._reuse_detected(row, client)
+            return None
+        if row.expires_at <= int(time.time()):
+            return None
+        return row
+
+    def _reuse_detected(self, row, client):
+        self.server.issuer.revoke_grant(row.grant_id, "code_reuse")
+        audit.record("code.reuse_detected", actor=client.client_id, subject=str(row.user_id), gid=row.grant_id)
+
+    def delete_authorization_code(self, authorization_code):
+        # Kept (marked used) until it expires, so a replay is recognised.
+        pass
+
+    def authenticate_user(self, authorization_code):
+        return User.get_or_none((User.id == authorization_code.user_id) & (User.is_active == True))  # noqa: E712
+
+    def create_token_response(self):
+        code = self.request.authorization_code
+        client = self.request.client
+        # Claimed only now, after PKCE passed, so that a stolen code presented
+        # without its verifier cannot burn the client's code. Of two
+        # concurrent redemptions one wins; the other counts as reuse.
+        claimed = (
+            AuthorizationCode.update(used_at=int(time.time()))
+            .where((AuthorizationCode.id == code.id) & AuthorizationCode.used_at.is_null())
+            .execute()
+        )
+        if not claimed:
+            self._reuse_detected(code, client)
+            raise InvalidGrantError("Invalid 'code' in request.")
+        user = self.authenticate_user(code)
+        if user is None:
+            raise InvalidGrantError("the user of this code no longer exists")
+        grant = Grant.get_or_none((Grant.id == code.grant_id) & Grant.revoked_at.is_null())
+        if grant is None:
+            raise InvalidGrantError("the authorization was revoked")
+        scopes = code.scope.split()
+        token = self.server.issuer.for_user(
+            grant_type="authorization_code", client=client, user=user, grant=grant, scope=code.scope,
+            nonce=code.nonce,
+            include_refresh="offline_access" in scopes and client.check_grant_type("refresh_token"),
+            include_id_token="openid" in scopes,
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
+
+    def validate_token_request(self):
+        client = self.authenticate_token_endpoint_client()
+        if not client.is_confidential or not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("the client may not use grant_type=client_credentials")
+        self.request.client = client
+        self.validate_requested_scope()
+
+    def create_token_response(self):
+        client = self.request.client
+        scope = client.get_allowed_scope(self.request.payload.scope)
+        # OIDC user scopes mean nothing without a user.
+        scope = " ".join(s for s in scope.split() if s not in ("openid", "offline_access"))
+        token = self.server.issuer.client_credentials(client, scope)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS + ["none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def _claim(self, row: RefreshToken) -> bool:
+        """Rotation: the first use claims the token; any later use is a replay
+        and ends the whole grant, for the thief and the client alike."""
+        now = int(time.time())
+        if row.revoked_at or row.expires_at <= now:
+            return False
+        claimed = (
+            RefreshToken.update(rotated_at=now)
+            .where((RefreshToken.id == row.id) & RefreshToken.rotated_at.is_null())
+            .execute()
+        )
+        if not claimed:
+            self.server.issuer.revoke_grant(row.grant_id, "refresh_replay")
+            audit.record("refresh.replay_detected", actor=row.client_id, subject=str(row.user_id), gid=row.grant_id)
+        return bool(claimed)
+
+    def validate_token_request(self):
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("the client may not use grant_type=refresh_token")
+        presented = self.request.form.get("refresh_token")
+        if not presented:
+            raise InvalidRequestError("Missing 'refresh_token' in request.")
+        row = None
+        if len(presented) <= 512:
+            row = RefreshToken.get_or_none(RefreshToken.token_digest == digest(presented))
+        # A token of another client is treated as unknown, and not claimed.
+        if row is None or row.client_id != client.client_id:
+            raise InvalidGrantError("Invalid 'refresh_token' in request.")
+        requested = self.request.payload.scope
+        if requested and not set(requested.split()) <= set(row.scope.split()):
+            raise InvalidScopeError("the requested scope exceeds the scope of the grant")
+        if not self._claim(row):
+            raise InvalidGrantError("Invalid 'refresh_token' in request.")
+        self.request.client = client
+        self.request.refresh_token = row
+
+    def create_token_response(self):
+        row = self.request.refresh_token
+        client = self.request.client
+        grant = Grant.get_or_none((Grant.id == row.grant_id) & Grant.revoked_at.is_null())
+        user = User.get_or_none((User.id == row.user_id) & (User.is_active == True))  # noqa: E712
+        if grant is None or user is None:
+            raise InvalidGrantError("the authorization was revoked")
+        scope = self.request.payload.scope or row.scope
+        with database.atomic():
+            token = self.server.issuer.for_user(
+                grant_type="refresh_token", client=client, user=user, grant=grant, scope=scope,
+                include_refresh=True, include_id_token="openid" in scope.split(),
+            )
+        return 200, token, self.TOKEN_RESPONSE_HEADER

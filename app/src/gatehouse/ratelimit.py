@@ -1,0 +1,102 @@
+"""Counters for rate limits and login lockout, shared through Redis.
+
+Fixed windows keyed by the window's start: one INCR (+EXPIRE) round trip.
+Without Redis the same counters live in this process, so a limit still
+holds per process (and per host) while Redis is away.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from .cache import Cache
+
+
+class LocalCounters:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    def incr(self, key: str, ttl: int) -> int:
+        now = time.monotonic()
+        with self._lock:
+            count, expires = self._counts.get(key, (0, 0.0))
+            if expires <= now:
+                count, expires = 0, now + ttl
+            count += 1
+            self._counts[key] = (count, expires)
+            if len(self._counts) > 100_000:
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            return count
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            count, expires = self._counts.get(key, (0, 0.0))
+            return count if expires > time.monotonic() else 0
+
+    def set(self, key: str, value: int, ttl: int) -> None:
+        with self._lock:
+            self._counts[key] = (value, time.monotonic() + ttl)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._counts.pop(key, None)
+
+
+class Limiter:
+    def __init__(self, cache: Cache):
+        self.cache = cache
+        self.local = LocalCounters()
+
+    def hit(self, key: str, window: int) -> int:
+        """Count one event in the current window; return the count so far."""
+        slot = int(time.time()) // window
+        full = f"gh:rl:{key}:{slot}"
+
+        def remote(client):
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(full)
+            pipe.expire(full, window + 1)
+            return int(pipe.execute()[0])
+
+        return self.cache.run(remote, lambda: self.local.incr(full, window))
+
+    def allow(self, key: str, limit: int, window: int = 60) -> bool:
+        return self.hit(key, window) <= limit
+
+    # Login lockout: a failure counter per username and a lock flag.
+    def record_failure(self, username: str, max_failures: int, lockout: int) -> bool:
+        """Count a failed login; return True when this failure locks the account."""
+        key = f"gh:lf:{username.lower()}"
+
+        def remote(client):
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, lockout)
+            count = int(pipe.execute()[0])
+            if count >= max_failures:
+                client.set(f"gh:lock:{username.lower()}", 1, ex=lockout)
+                client.delete(key)
+                return True
+            return False
+
+        def local():
+            count = self.local.incr(key, lockout)
+            if count >= max_failures:
+                self.local.set(f"gh:lock:{username.lower()}", 1, lockout)
+                self.local.delete(key)
+                return True
+            return False
+
+        return self.cache.run(remote, local)
+
+    def is_locked(self, username: str) -> bool:
+        key = f"gh:lock:{username.lower()}"
+        local_lock = self.local.get(key) > 0
+        return local_lock or bool(self.cache.run(lambda c: c.exists(key), lambda: False))
+
+    def clear_failures(self, username: str) -> None:
+        key = f"gh:lf:{username.lower()}"
+        self.local.delete(key)
+        self.cache.run(lambda c: c.delete(key), lambda: None)

@@ -1,0 +1,88 @@
+"""Users, their roles and `resource:action` permissions, and their OIDC claims."""
+
+from __future__ import annotations
+
+import time
+
+import peewee
+
+from .hashing import hash_password
+from .models import Permission, Role, RolePermission, User, UserRole
+
+ADMIN_ROLE = "admin"
+# Every permission the admin API checks; the admin role holds them all.
+ADMIN_PERMISSIONS = [
+    f"{resource}:{action}"
+    for resource in ("users", "clients", "roles", "permissions", "audit-logs")
+    for action in ("read", "write")
+]
+
+
+class UserError(ValueError):
+    pass
+
+
+def roles_and_permissions(user_id: int) -> tuple[list[str], list[str]]:
+    roles = [r.name for r in Role.select(Role.name).join(UserRole).where(UserRole.user == user_id).order_by(Role.name)]
+    permissions = [
+        p.name
+        for p in Permission.select(Permission.name)
+        .join(RolePermission)
+        .join(Role)
+        .join(UserRole)
+        .where(UserRole.user == user_id)
+        .distinct()
+        .order_by(Permission.name)
+    ]
+    return roles, permissions
+
+
+def has_permission(user_id: int, permission: str) -> bool:
+    return permission in roles_and_permissions(user_id)[1]
+
+
+def ensure_admin_role() -> Role:
+    role, _ = Role.get_or_create(name=ADMIN_ROLE, defaults={"description": "Full administrative access"})
+    for name in ADMIN_PERMISSIONS:
+        perm, _ = Permission.get_or_create(name=name)
+        RolePermission.get_or_create(role=role, permission=perm)
+    return role
+
+
+def create_user(username: str, password: str, email: str | None = None, admin: bool = False, name: str | None = None) -> User:
+    validate_username(username)
+    if len(password) < 8:
+        raise UserError("password must be at least 8 characters")
+    if email is not None and ("@" not in email or len(email) > 254):
+        raise UserError(f"email {email!r} is not an email address")
+    now = int(time.time())
+    password_hash = hash_password(password)
+    try:
+        with User._meta.database.atomic():
+            user = User.create(
+                username=username, email=email, name=name, password_hash=password_hash, created_at=now, updated_at=now
+            )
+            if admin:
+                UserRole.create(user=user, role=ensure_admin_role())
+    except peewee.IntegrityError:
+        raise UserError(f"a user with username {username!r} or that email already exists") from None
+    return user
+
+
+def validate_username(username: str) -> None:
+    if not username or len(username) > 150 or any(c.isspace() for c in username):
+        raise UserError("username must be 1-150 characters without spaces")
+
+
+def oidc_claims(user: User, scope: str) -> dict:
+    scopes = set(scope.split())
+    claims: dict = {"sub": str(user.id)}
+    if "profile" in scopes:
+        claims["preferred_username"] = user.username
+        if user.name:
+            claims["name"] = user.name
+        claims["updated_at"] = user.updated_at
+    if "email" in scopes and user.email:
+        claims["email"] = user.email
+        claims["email_verified"] = False
+    return claims

@@ -1,0 +1,1 @@
+"""The HTTP layer: one module per endpoint; each parses, calls domain code, answers."""

@@ -1,0 +1,90 @@
+"""Helpers every endpoint module shares: request parsing, OAuth answers, pages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from ..oauth.server import GatehouseRequest
+
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_FORM_BYTES = 64 * 1024
+
+
+def gh(request: Request):
+    """The Gatehouse context of this app."""
+    return request.app.state.gatehouse
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def read_form(request: Request) -> list[tuple[str, str]]:
+    """The url-encoded body as (name, value) pairs; anything else is an OAuth invalid_request."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequestError("the body must be application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidRequestError("the request body is too large")
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequestError("the body is not valid form encoding") from None
+
+
+def refuse_repeated(items: list[tuple[str, str]]) -> None:
+    """RFC 6749 §3.1/§3.2: request parameters MUST NOT be included more than once."""
+    seen = set()
+    for key, _ in items:
+        if key in seen:
+            raise InvalidRequestError(f"parameter '{key}' is repeated")
+        seen.add(key)
+
+
+def oauth_request(request: Request, items: list[tuple[str, str]]) -> GatehouseRequest:
+    settings = gh(request).settings
+    # The issuer's URL, not the socket's: behind nginx the app sees plain HTTP.
+    uri = settings.issuer + request.url.path
+    return GatehouseRequest(request.method, uri, request.headers, items)
+
+
+def oauth_answer(status: int, body, headers, no_store: bool = True) -> Response:
+    merged = dict(headers or [])
+    if no_store:
+        merged.update(NO_STORE)
+    if isinstance(body, (dict, list)):
+        merged["Content-Type"] = "application/json"
+        body = json.dumps(body, separators=(",", ":"))
+    return Response(content=body or b"", status_code=status, headers=merged)
+
+
+def oauth_error(error: OAuth2Error) -> Response:
+    status, body, headers = error()
+    return oauth_answer(status, body, headers)
+
+
+def json_answer(data, status: int = 200, headers: dict | None = None) -> Response:
+    merged = {"Content-Type": "application/json"}
+    merged.update(headers or {})
+    return Response(json.dumps(data, separators=(",", ":"), default=str), status_code=status, headers=merged)
+
+
+def page(request: Request, name: str, status: int = 200, **context) -> Response:
+    context.setdefault("issuer", gh(request).settings.issuer)
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_page(request: Request, title: str, message: str, status: int = 400) -> Response:
+    return page(request, "error.html", status=status, title=title, message=message)

@@ -1,0 +1,68 @@
+"""Discovery: OpenID Provider metadata, RFC 8414 metadata, and the JWKS."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from ..oauth.server import SCOPES_SUPPORTED
+from .common import gh, json_answer
+
+router = APIRouter(tags=["discovery"])
+
+OAUTH = "/api/v2/oauth"
+
+
+def metadata(settings, signing_alg: str) -> dict:
+    issuer = settings.issuer
+    auth_methods = ["client_secret_basic", "client_secret_post"]
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}{OAUTH}/authorize",
+        "token_endpoint": f"{issuer}{OAUTH}/token",
+        "userinfo_endpoint": f"{issuer}{OAUTH}/userinfo",
+        "introspection_endpoint": f"{issuer}{OAUTH}/introspect",
+        "revocation_endpoint": f"{issuer}{OAUTH}/revoke",
+        "end_session_endpoint": f"{issuer}{OAUTH}/logout",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "scopes_supported": SCOPES_SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": auth_methods + ["none"],
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [signing_alg],
+        "userinfo_signing_alg_values_supported": [],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+            "name", "preferred_username", "updated_at", "email", "email_verified",
+        ],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": True,
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+    }
+
+
+def _metadata(request: Request):
+    state = gh(request)
+    return json_answer(metadata(state.settings, state.settings.jwt_algorithm), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")
+async def openid_configuration(request: Request):
+    return _metadata(request)
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata")
+async def oauth_authorization_server(request: Request):
+    return _metadata(request)
+
+
+@router.get("/jwks.json", summary="The public signing keys (JWKS)")
+async def jwks(request: Request):
+    return json_answer(gh(request).keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
