@@ -1,7 +1,7 @@
 """The ASGI entry point for gunicorn: `gunicorn -c python:gatehouse.gunicorn_conf gatehouse.asgi:app`."""
 
-from .logs import setup_logging
 from .config import load_settings
+from .logs import setup_logging
 from .web.app import create_app
 
 settings = load_settings()

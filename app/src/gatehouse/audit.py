@@ -12,11 +12,24 @@ from .models import AuditLog
 log = logging.getLogger("gatehouse.audit")
 
 EVENTS = {
-    "login.succeeded", "login.failed", "login.locked_out",
-    "token.issued", "token.refreshed", "token.revoked",
-    "code.reuse_detected", "refresh.replay_detected", "consent.granted", "logout",
-    "client.created", "client.updated", "client.deleted",
-    "user.created", "user.updated", "user.deleted", "role.changed", "keys.rotated",
+    "login.succeeded",
+    "login.failed",
+    "login.locked_out",
+    "token.issued",
+    "token.refreshed",
+    "token.revoked",
+    "code.reuse_detected",
+    "refresh.replay_detected",
+    "consent.granted",
+    "logout",
+    "client.created",
+    "client.updated",
+    "client.deleted",
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "role.changed",
+    "keys.rotated",
 }
 
 

@@ -109,7 +109,10 @@ def cmd_rotate_keys(args):
 
     settings = _settings()
     if settings.jwt_private_key_path:
-        _fail("JWT_PRIVATE_KEY_PATH is set: that single key is managed outside Gatehouse; unset it to use a rotating key set")
+        _fail(
+            "JWT_PRIVATE_KEY_PATH is set: that single key is managed outside Gatehouse; "
+            "unset it to use a rotating key set"
+        )
     changes = rotate(Path(settings.jwt_keys_dir), settings.jwt_algorithm, settings.max_token_lifetime)
     parts = []
     if changes["promoted"]:
@@ -139,7 +142,7 @@ def cmd_check_config(args):
     from .keys import KeyError_, KeySet
 
     try:
-        KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path).active
+        _ = KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path).active
     except (KeyError_, OSError, ValueError) as error:
         if not args.allow_missing_keys:
             problems.append(f"JWT_KEYS_DIR/JWT_PRIVATE_KEY_PATH: {error}")
@@ -168,7 +171,9 @@ def cmd_serve(args):
         from .metrics import start_server
 
         start_server(settings.metrics_port, settings.metrics_host)
-    uvicorn.run(app, host=args.host or settings.server_host, port=args.port or settings.server_port, log_level="warning")
+    uvicorn.run(
+        app, host=args.host or settings.server_host, port=args.port or settings.server_port, log_level="warning"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -194,4 +194,3 @@ def load_settings(env=None) -> Settings:
     if settings.session_cookie_name and not settings.session_cookie_name.replace("_", "").replace("-", "").isalnum():
         raise ConfigError("SESSION_COOKIE_NAME may hold only letters, digits, '-' and '_'")
     return settings
-

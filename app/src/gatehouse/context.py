@@ -36,7 +36,9 @@ def build(settings: Settings) -> Gatehouse:
     configure_password_hasher(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism)
     database = open_database(settings.database_url, settings.database_max_connections)
     keys = KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path)
-    cache = Cache(settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master, settings.redis_timeout_ms)
+    cache = Cache(
+        settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master, settings.redis_timeout_ms
+    )
     clients = ClientCache(settings.client_cache_seconds)
     issuer = Issuer(settings, TokenSigner(keys, settings.issuer))
     return Gatehouse(

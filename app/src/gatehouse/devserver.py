@@ -20,13 +20,13 @@ def main() -> None:
     os.environ.setdefault("LOG_FORMAT", "text")
     os.environ.setdefault("METRICS_PORT", "9091")
 
+    from .clients_admin import create_client, rotate_secret
     from .config import load_settings
     from .db import open_database
     from .hashing import new_token
     from .keys import read_manifest, rotate
     from .migrate import migrate
     from .models import Client, User
-    from .clients_admin import create_client, rotate_secret
     from .users import create_user
 
     settings = load_settings()
@@ -43,21 +43,31 @@ def main() -> None:
         password_file.chmod(0o600)
     if Client.get_or_none(Client.client_id == "demo-app") is None:
         create_client(
-            client_id="demo-app", name="Demo App", confidential=False,
-            redirect_uris=["http://127.0.0.1:8080/callback"], post_logout_redirect_uris=["http://127.0.0.1:8080/"],
-            grant_types=["authorization_code", "refresh_token"], scope="openid profile email offline_access",
+            client_id="demo-app",
+            name="Demo App",
+            confidential=False,
+            redirect_uris=["http://127.0.0.1:8080/callback"],
+            post_logout_redirect_uris=["http://127.0.0.1:8080/"],
+            grant_types=["authorization_code", "refresh_token"],
+            scope="openid profile email offline_access",
         )
     service = Client.get_or_none(Client.client_id == "demo-service")
     if service is None:
         service, secret = create_client(
-            client_id="demo-service", name="Demo Service", confidential=True, redirect_uris=[],
-            post_logout_redirect_uris=[], grant_types=["client_credentials"], scope="api:read",
+            client_id="demo-service",
+            name="Demo Service",
+            confidential=True,
+            redirect_uris=[],
+            post_logout_redirect_uris=[],
+            grant_types=["client_credentials"],
+            scope="api:read",
         )
     else:
         secret = rotate_secret(service)
 
     issuer = settings.issuer
-    print(f"""
+    print(
+        f"""
 Gatehouse (development) at {issuer}
   discovery:   {issuer}/.well-known/openid-configuration
   demo user:   demo / {password_file.read_text()}
@@ -65,7 +75,9 @@ Gatehouse (development) at {issuer}
   confidential client (client_credentials):  demo-service / {secret}
   try:  curl -s -u demo-service:{secret} -d grant_type=client_credentials {issuer}/api/v2/oauth/token
   metrics: http://127.0.0.1:{settings.metrics_port}/metrics     state: {STATE}
-""", flush=True)
+""",
+        flush=True,
+    )
 
     from .cli import main as cli_main
 

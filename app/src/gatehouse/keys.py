@@ -190,9 +190,7 @@ class KeySet:
         for key in self._keys:
             if key.state == "active":
                 return key
-        raise KeyError_(
-            f"no active signing key in {self.keys_dir}: run `gatehouse rotate-keys` to create one"
-        )
+        raise KeyError_(f"no active signing key in {self.keys_dir}: run `gatehouse rotate-keys` to create one")
 
     def jwks(self) -> dict:
         self.refresh()

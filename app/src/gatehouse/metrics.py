@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
 
 SERVICE = "gatehouse"
 
-authorization_requests = Counter(
-    "oauth_authorization_requests_total", "Authorization requests by outcome", ["result"]
-)
+authorization_requests = Counter("oauth_authorization_requests_total", "Authorization requests by outcome", ["result"])
 tokens_issued = Counter("oauth_token_issued_total", "Tokens issued by grant type", ["grant_type"])
 tokens_revoked = Counter("oauth_token_revoked_total", "Tokens and grants revoked", ["reason"])
 login_attempts = Counter("oauth_login_attempts_total", "Password logins attempted")
@@ -25,9 +22,7 @@ lockouts = Counter("oauth_account_lockouts_total", "Accounts locked after repeat
 rate_limited = Counter("oauth_rate_limited_total", "Requests refused by a rate limit", ["limit"])
 cache_hits = Counter("oauth_cache_hits_total", "Cache hits", ["cache"])
 cache_misses = Counter("oauth_cache_misses_total", "Cache misses", ["cache"])
-db_connections = Gauge(
-    "oauth_database_connections_active", "Open database connections", multiprocess_mode="livesum"
-)
+db_connections = Gauge("oauth_database_connections_active", "Open database connections", multiprocess_mode="livesum")
 http_requests = Counter("http_requests_total", "HTTP requests", ["service", "method", "status"])
 http_duration = Histogram(
     "http_request_duration_seconds",
@@ -43,7 +38,7 @@ def multiprocess_registry() -> CollectorRegistry:
     return registry
 
 
-def start_server(port: int, host: str = "0.0.0.0") -> None:
+def start_server(port: int, host: str) -> None:
     """Serve /metrics; in multiprocess mode the summed figures of every worker."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         start_http_server(port, addr=host, registry=multiprocess_registry())

@@ -200,6 +200,17 @@ class AuditLog(BaseModel):
 
 
 ALL_MODELS = [
-    User, Role, Permission, UserRole, RolePermission, Client, Grant,
-    AuthorizationCode, RefreshToken, Revocation, Consent, Session, AuditLog,
+    User,
+    Role,
+    Permission,
+    UserRole,
+    RolePermission,
+    Client,
+    Grant,
+    AuthorizationCode,
+    RefreshToken,
+    Revocation,
+    Consent,
+    Session,
+    AuditLog,
 ]

@@ -34,8 +34,12 @@ class Sessions:
         cookie_value = new_token(32)
         now = int(time.time())
         row = Session.create(
-            id=self._id(cookie_value), user_id=user_id, csrf_token=new_token(24), auth_time=auth_time,
-            created_at=now, expires_at=now + self.ttl,
+            id=self._id(cookie_value),
+            user_id=user_id,
+            csrf_token=new_token(24),
+            auth_time=auth_time,
+            created_at=now,
+            expires_at=now + self.ttl,
         )
         return cookie_value, row
 

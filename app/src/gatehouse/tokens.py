@@ -39,8 +39,17 @@ class TokenSigner:
         return jwt.encode(header, claims, key.key, algorithms=[key.alg])
 
     def access_token(
-        self, *, client_id: str, subject: str, scope: str, ttl: int, audience: str | list | None = None,
-        roles=(), permissions=(), grant_id: str | None = None, auth_time: int | None = None,
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        scope: str,
+        ttl: int,
+        audience: str | list | None = None,
+        roles=(),
+        permissions=(),
+        grant_id: str | None = None,
+        auth_time: int | None = None,
     ) -> tuple[str, dict]:
         now = int(time.time())
         claims = {
@@ -64,8 +73,15 @@ class TokenSigner:
         return self.sign(claims, "at+jwt"), claims
 
     def id_token(
-        self, *, client_id: str, subject: str, ttl: int, auth_time: int, nonce: str | None,
-        access_token: str | None, extra: dict | None = None,
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        ttl: int,
+        auth_time: int,
+        nonce: str | None,
+        access_token: str | None,
+        extra: dict | None = None,
     ) -> str:
         now = int(time.time())
         claims = {

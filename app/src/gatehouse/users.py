@@ -49,7 +49,9 @@ def ensure_admin_role() -> Role:
     return role
 
 
-def create_user(username: str, password: str, email: str | None = None, admin: bool = False, name: str | None = None) -> User:
+def create_user(
+    username: str, password: str, email: str | None = None, admin: bool = False, name: str | None = None
+) -> User:
     validate_username(username)
     if len(password) < 8:
         raise UserError("password must be at least 8 characters")

@@ -58,7 +58,7 @@ class ClientRecord(ClientMixin):
     scopes: tuple
 
     @classmethod
-    def from_model(cls, row: Client) -> "ClientRecord":
+    def from_model(cls, row: Client) -> ClientRecord:
         return cls(
             id=row.id,
             client_id=row.client_id,

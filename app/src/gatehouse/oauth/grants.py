@@ -118,7 +118,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("the authorization was revoked")
         scopes = code.scope.split()
         token = self.server.issuer.for_user(
-            grant_type="authorization_code", client=client, user=user, grant=grant, scope=code.scope,
+            grant_type="authorization_code",
+            client=client,
+            user=user,
+            grant=grant,
+            scope=code.scope,
             nonce=code.nonce,
             include_refresh="offline_access" in scopes and client.check_grant_type("refresh_token"),
             include_id_token="openid" in scopes,
@@ -196,7 +200,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         scope = self.request.payload.scope or row.scope
         with database.atomic():
             token = self.server.issuer.for_user(
-                grant_type="refresh_token", client=client, user=user, grant=grant, scope=scope,
-                include_refresh=True, include_id_token="openid" in scope.split(),
+                grant_type="refresh_token",
+                client=client,
+                user=user,
+                grant=grant,
+                scope=scope,
+                include_refresh=True,
+                include_id_token="openid" in scope.split(),
             )
         return 200, token, self.TOKEN_RESPONSE_HEADER

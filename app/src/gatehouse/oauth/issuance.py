@@ -48,7 +48,9 @@ class Issuer:
             ).execute()
             # Access tokens of this grant stay valid JWTs until they expire;
             # the revocation row makes introspection and userinfo refuse them.
-            Revocation.insert(id=grant_id, expires_at=now + self.settings.max_token_lifetime).on_conflict_ignore().execute()
+            Revocation.insert(
+                id=grant_id, expires_at=now + self.settings.max_token_lifetime
+            ).on_conflict_ignore().execute()
         if updated:
             metrics.tokens_revoked.labels(reason).inc()
 
@@ -68,37 +70,69 @@ class Issuer:
             client_id=client.client_id, subject=client.client_id, scope=scope, ttl=self.settings.access_token_ttl
         )
         metrics.tokens_issued.labels("client_credentials").inc()
-        audit.record("token.issued", actor=client.client_id, subject=client.client_id,
-                     grant_type="client_credentials", jti=claims["jti"])
+        audit.record(
+            "token.issued",
+            actor=client.client_id,
+            subject=client.client_id,
+            grant_type="client_credentials",
+            jti=claims["jti"],
+        )
         return self._response(access_token, scope)
 
     def for_user(
-        self, *, grant_type: str, client, user: User, grant: Grant, scope: str,
-        nonce: str | None = None, include_refresh: bool, include_id_token: bool,
+        self,
+        *,
+        grant_type: str,
+        client,
+        user: User,
+        grant: Grant,
+        scope: str,
+        nonce: str | None = None,
+        include_refresh: bool,
+        include_id_token: bool,
     ) -> dict:
         roles, permissions = roles_and_permissions(user.id)
         access_token, claims = self.signer.access_token(
-            client_id=client.client_id, subject=str(user.id), scope=scope, ttl=self.settings.access_token_ttl,
-            roles=roles, permissions=permissions, grant_id=grant.id, auth_time=grant.auth_time,
+            client_id=client.client_id,
+            subject=str(user.id),
+            scope=scope,
+            ttl=self.settings.access_token_ttl,
+            roles=roles,
+            permissions=permissions,
+            grant_id=grant.id,
+            auth_time=grant.auth_time,
         )
         token = self._response(access_token, scope)
         if include_refresh:
             refresh = new_token(32)
             RefreshToken.create(
-                token_digest=digest(refresh), grant_id=grant.id, client_id=client.client_id, user_id=user.id,
-                scope=scope, issued_at=claims["iat"], expires_at=grant.expires_at,
+                token_digest=digest(refresh),
+                grant_id=grant.id,
+                client_id=client.client_id,
+                user_id=user.id,
+                scope=scope,
+                issued_at=claims["iat"],
+                expires_at=grant.expires_at,
             )
             token["refresh_token"] = refresh
         if include_id_token:
             token["id_token"] = self.signer.id_token(
-                client_id=client.client_id, subject=str(user.id), ttl=self.settings.id_token_ttl,
-                auth_time=grant.auth_time, nonce=nonce, access_token=access_token,
+                client_id=client.client_id,
+                subject=str(user.id),
+                ttl=self.settings.id_token_ttl,
+                auth_time=grant.auth_time,
+                nonce=nonce,
+                access_token=access_token,
                 extra={k: v for k, v in oidc_claims(user, scope).items() if k != "sub"},
             )
         metrics.tokens_issued.labels(grant_type).inc()
         audit.record(
             "token.refreshed" if grant_type == "refresh_token" else "token.issued",
-            actor=client.client_id, subject=str(user.id), grant_type=grant_type, jti=claims["jti"], gid=grant.id,
+            actor=client.client_id,
+            subject=str(user.id),
+            grant_type=grant_type,
+            jti=claims["jti"],
+            gid=grant.id,
         )
         return token
 

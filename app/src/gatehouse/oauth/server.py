@@ -83,8 +83,7 @@ class OAuthServer(AuthorizationServer):
         if status == 302:
             # RFC 9207: every authorization response names its issuer.
             headers = [
-                (k, add_params_to_uri(v, [("iss", self.settings.issuer)]) if k == "Location" else v)
-                for k, v in headers
+                (k, add_params_to_uri(v, [("iss", self.settings.issuer)]) if k == "Location" else v) for k, v in headers
             ]
         return status, body, headers
 

@@ -43,8 +43,11 @@ def create_app(settings: Settings | None = None, state: Gatehouse | None = None)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        return json_answer({"error": _http_error_name(exc.status_code), "error_description": str(exc.detail)},
-                           status=exc.status_code, headers=getattr(exc, "headers", None))
+        return json_answer(
+            {"error": _http_error_name(exc.status_code), "error_description": str(exc.detail)},
+            status=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
@@ -64,4 +67,6 @@ def _describe(exc: RequestValidationError) -> str:
 
 
 def _http_error_name(status: int) -> str:
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(status, "invalid_request")
+    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+        status, "invalid_request"
+    )

@@ -74,7 +74,12 @@ async def _authorize(request: Request, items):
     too_old = False
     if max_age is not None:
         if not max_age.isdigit():
-            return _error(request, InvalidRequestError("max_age must be a number of seconds", redirect_uri=redirect_uri, state=client_state))
+            return _error(
+                request,
+                InvalidRequestError(
+                    "max_age must be a number of seconds", redirect_uri=redirect_uri, state=client_state
+                ),
+            )
         too_old = session is not None and (session.auth_time or 0) + int(max_age) < time.time()
     if user is None or "login" in prompt or too_old:
         if "none" in prompt:
@@ -84,9 +89,15 @@ async def _authorize(request: Request, items):
         target = request.url.path + "?" + urlencode(again)
         return RedirectResponse("/login?" + urlencode({"return_to": target}), status_code=303)
 
-    remembered = Consent.select().where(
-        (Consent.user_id == user.id) & (Consent.client_id == grant.client.client_id) & (Consent.scope == _scope_key(req.scope))
-    ).exists()
+    remembered = (
+        Consent.select()
+        .where(
+            (Consent.user_id == user.id)
+            & (Consent.client_id == grant.client.client_id)
+            & (Consent.scope == _scope_key(req.scope))
+        )
+        .exists()
+    )
     if remembered and "consent" not in prompt:
         return _issue_code(request, req, grant, user, session)
     if "none" in prompt:
@@ -141,7 +152,9 @@ async def consent(request: Request):
         metrics.authorization_requests.labels("denied").inc()
         return _error(request, AccessDeniedError(redirect_uri=grant.redirect_uri, state=req.payload.data.get("state")))
     key = _scope_key(req.scope)
-    Consent.insert(user_id=user.id, client_id=grant.client.client_id, scope=key, created_at=int(time.time())).on_conflict_ignore().execute()
+    Consent.insert(
+        user_id=user.id, client_id=grant.client.client_id, scope=key, created_at=int(time.time())
+    ).on_conflict_ignore().execute()
     audit.record("consent.granted", actor=str(user.id), subject=grant.client.client_id, scope=key)
     return _issue_code(request, req, grant, user, session)
 

@@ -36,8 +36,19 @@ def metadata(settings, signing_alg: str) -> dict:
         "id_token_signing_alg_values_supported": [signing_alg],
         "userinfo_signing_alg_values_supported": [],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
-            "name", "preferred_username", "updated_at", "email", "email_verified",
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "name",
+            "preferred_username",
+            "updated_at",
+            "email",
+            "email_verified",
         ],
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": True,
@@ -50,7 +61,9 @@ def metadata(settings, signing_alg: str) -> dict:
 
 def _metadata(request: Request):
     state = gh(request)
-    return json_answer(metadata(state.settings, state.settings.jwt_algorithm), headers={"Cache-Control": "public, max-age=300"})
+    return json_answer(
+        metadata(state.settings, state.settings.jwt_algorithm), headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import peewee
 from fastapi import APIRouter, Request
@@ -46,9 +46,12 @@ async def health(request: Request):
         "status": status,
         "service": "gatehouse",
         "version": __version__,
-        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "dependencies": {
-            "database": {"status": "connected" if db_ok else "disconnected", **({"latency_ms": round(db_ms, 2)} if db_ok else {})},
+            "database": {
+                "status": "connected" if db_ok else "disconnected",
+                **({"latency_ms": round(db_ms, 2)} if db_ok else {}),
+            },
             "cache": cache,
         },
     }
@@ -75,9 +78,11 @@ async def ready(request: Request):
         if waiting:
             problems.append("migrations pending: " + ", ".join(waiting))
     try:
-        state.keys.active
+        _ = state.keys.active
     except KeyError_ as error:
         problems.append(str(error))
     if problems:
-        return json_answer({"status": "not_ready", "problems": problems}, status=503, headers={"Cache-Control": "no-store"})
+        return json_answer(
+            {"status": "not_ready", "problems": problems}, status=503, headers={"Cache-Control": "no-store"}
+        )
     return json_answer({"status": "ready"}, headers={"Cache-Control": "no-store"})

@@ -21,10 +21,23 @@ GENERIC_FAILURE = "Invalid username or password."
 LOCKED = "Too many failed sign-in attempts. Try again later."
 
 
-def _login_page(request: Request, session, return_to: str, error: str | None = None, status: int = 200, username: str = "", new_cookie: str | None = None):
+def _login_page(
+    request: Request,
+    session,
+    return_to: str,
+    error: str | None = None,
+    status: int = 200,
+    username: str = "",
+    new_cookie: str | None = None,
+):
     response = page(
-        request, "login.html", status=status, csrf_token=session.csrf_token, return_to=return_to,
-        error=error, username=username,
+        request,
+        "login.html",
+        status=status,
+        csrf_token=session.csrf_token,
+        return_to=return_to,
+        error=error,
+        username=username,
     )
     if new_cookie:
         set_cookie(request, response, new_cookie)
@@ -52,7 +65,9 @@ async def login(request: Request):
     ip = client_ip(request)
 
     if not state.sessions.csrf_ok(session, form.get("csrf_token")):
-        return _login_page(request, session, return_to, "Your form expired. Please try again.", 400, username, new_cookie)
+        return _login_page(
+            request, session, return_to, "Your form expired. Please try again.", 400, username, new_cookie
+        )
     if settings.rate_limit_enabled and not state.limiter.allow(f"login:{ip}", settings.rate_limit_login_per_minute, 60):
         metrics.rate_limited.labels("login").inc()
         return _login_page(request, session, return_to, LOCKED, 429, username)
@@ -95,7 +110,14 @@ async def login(request: Request):
 @router.get("/logout")
 async def logout_form(request: Request):
     session, new_cookie = ensure_session(request)
-    response = page(request, "logout.html", csrf_token=session.csrf_token, user=session_user(session), form_action="/logout", hidden={})
+    response = page(
+        request,
+        "logout.html",
+        csrf_token=session.csrf_token,
+        user=session_user(session),
+        form_action="/logout",
+        hidden={},
+    )
     if new_cookie:
         set_cookie(request, response, new_cookie)
     return response

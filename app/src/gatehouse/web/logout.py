@@ -37,7 +37,9 @@ def _resolve(request: Request, data: dict):
     redirect_uri = data.get("post_logout_redirect_uri")
     if redirect_uri:
         if client is None:
-            return error_page(request, "Sign-out failed", "post_logout_redirect_uri needs a client_id or id_token_hint.")
+            return error_page(
+                request, "Sign-out failed", "post_logout_redirect_uri needs a client_id or id_token_hint."
+            )
         if redirect_uri not in client.post_logout_redirect_uris:
             return error_page(request, "Sign-out failed", "post_logout_redirect_uri is not registered for this client.")
     return client, redirect_uri, hint
@@ -64,8 +66,13 @@ async def _logout(request: Request, data: dict, confirmed: bool):
     if user is None or hint_matches or confirmed:
         return _finish(request, session, redirect_uri, data.get("state"))
     return page(
-        request, "logout.html", csrf_token=session.csrf_token, user=user, form_action="/api/v2/oauth/logout",
-        hidden={k: data[k] for k in PARAMS if data.get(k)}, client_name=client.name if client else None,
+        request,
+        "logout.html",
+        csrf_token=session.csrf_token,
+        user=user,
+        form_action="/api/v2/oauth/logout",
+        hidden={k: data[k] for k in PARAMS if data.get(k)},
+        client_name=client.name if client else None,
     )
 
 
@@ -82,5 +89,7 @@ async def logout_post(request: Request):
     except OAuth2Error as error:
         return error_page(request, "Bad request", error.description)
     data = {k: form.get(k) for k in PARAMS}
-    confirmed = form.get("confirm") == "yes" and gh(request).sessions.csrf_ok(current_session(request), form.get("csrf_token"))
+    confirmed = form.get("confirm") == "yes" and gh(request).sessions.csrf_ok(
+        current_session(request), form.get("csrf_token")
+    )
     return await _logout(request, data, confirmed)

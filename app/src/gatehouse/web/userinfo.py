@@ -38,7 +38,11 @@ def _userinfo(request: Request):
     claims = state.issuer.signer.verify(auth[7:].strip(), typ="at+jwt")
     if claims is None or state.issuer.is_revoked(claims):
         return _challenge("invalid_token", "the access token is invalid, expired or revoked")
-    if "openid" not in claims.get("scope", "").split() or not str(claims.get("sub", "")).isdigit() or not claims.get("gid"):
+    if (
+        "openid" not in claims.get("scope", "").split()
+        or not str(claims.get("sub", "")).isdigit()
+        or not claims.get("gid")
+    ):
         return _challenge("insufficient_scope", "the token lacks the openid scope of a user", 403)
     user = User.get_or_none((User.id == int(claims["sub"])) & (User.is_active == True))  # noqa: E712
     if user is None:
