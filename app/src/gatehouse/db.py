@@ -69,7 +69,6 @@ def open_database(url: str, max_connections: int = 20) -> peewee.Database:
             connect_timeout=int(options.get("connect_timeout", 5)),
             read_timeout=int(options.get("read_timeout", 30)),
             write_timeout=int(options.get("write_timeout", 30)),
-            autocommit=True,
         )
     database.initialize(db)
     return db
