@@ -208,3 +208,11 @@ def test_repeated_authorization_parameter_is_refused(http, user, webapp):
     assert response.status_code in (302, 400)
     if response.status_code == 302:
         assert query_of(response.headers["location"])["error"] == "invalid_request"
+
+
+def test_scope_not_registered_for_the_client_is_invalid_scope(http, user, webapp):
+    login(http)
+    _, challenge = pkce_pair()
+    response = http.get("/api/v2/oauth/authorize", params=authorize_params("webapp", challenge, scope="openid admin"))
+    assert response.status_code == 302
+    assert query_of(response.headers["location"])["error"] == "invalid_scope"

@@ -81,10 +81,14 @@ class ClientRecord(ClientMixin):
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope):
+        """The registered scope when none is asked for; None (invalid_scope) when
+        any requested value is not registered for this client."""
         if not scope:
             return " ".join(self.scopes)
-        allowed = set(self.scopes)
-        return " ".join(s for s in scope.split() if s in allowed)
+        requested = list(dict.fromkeys(scope.split()))
+        if not set(requested) <= set(self.scopes):
+            return None
+        return " ".join(requested)
 
     def check_redirect_uri(self, redirect_uri):
         return any(redirect_uri_matches(r, redirect_uri) for r in self.redirect_uris)

@@ -143,6 +143,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self):
         client = self.request.client
         scope = client.get_allowed_scope(self.request.payload.scope)
+        if scope is None:
+            raise InvalidScopeError("the client is not registered for the requested scope")
         # OIDC user scopes mean nothing without a user.
         scope = " ".join(s for s in scope.split() if s not in ("openid", "offline_access"))
         token = self.server.issuer.client_credentials(client, scope)

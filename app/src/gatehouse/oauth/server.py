@@ -66,6 +66,10 @@ class OAuthServer(AuthorizationServer):
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(RefreshTokenGrant)
 
+    def validate_requested_scope(self, scope):
+        """Scopes are checked per client (ClientRecord.get_allowed_scope): each
+        client registers its own API scopes beside the OIDC ones."""
+
     def query_client(self, client_id):
         return self.clients.get(client_id)
 

@@ -1,0 +1,92 @@
+"""Refresh tokens (RFC 6749 §6, RFC 9700 §4.14, OAuth 2.1 §4.3)."""
+
+from __future__ import annotations
+
+from conftest import basic, get_code, redeem
+
+TOKEN = "/api/v2/oauth/token"
+
+
+def _tokens(http, webapp, scope="openid profile email offline_access"):
+    code, verifier, _ = get_code(http, scope=scope)
+    response = redeem(http, code, verifier, webapp)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _refresh(http, client, refresh_token, **extra):
+    return http.post(
+        TOKEN, data={"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}, headers=basic(*client)
+    )
+
+
+def test_refresh_token_requires_offline_access(http, user, webapp):
+    assert "refresh_token" not in _tokens(http, webapp, scope="openid profile")
+
+
+def test_refresh_issues_new_access_and_refresh_token(http, user, webapp):
+    first = _tokens(http, webapp)
+    response = _refresh(http, webapp, first["refresh_token"])
+    assert response.status_code == 200, response.text
+    second = response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_refresh_token_is_rotated_on_every_use(http, user, webapp):
+    first = _tokens(http, webapp)
+    assert _refresh(http, webapp, first["refresh_token"]).status_code == 200
+    assert _refresh(http, webapp, first["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_rotated_out_refresh_token_revokes_the_whole_grant(http, user, webapp):
+    first = _tokens(http, webapp)
+    second = _refresh(http, webapp, first["refresh_token"]).json()
+    _refresh(http, webapp, first["refresh_token"])  # replay of the rotated-out token
+    assert _refresh(http, webapp, second["refresh_token"]).json()["error"] == "invalid_grant"
+    for access_token in (first["access_token"], second["access_token"]):
+        result = http.post("/api/v2/oauth/introspect", data={"token": access_token}, headers=basic(*webapp)).json()
+        assert result == {"active": False}
+
+
+def test_refresh_token_of_another_client_is_refused_and_not_consumed(http, user, webapp, state):
+    from conftest import register
+
+    other = register(client_id="other", name="Other")
+    first = _tokens(http, webapp)
+    assert _refresh(http, other, first["refresh_token"]).json()["error"] == "invalid_grant"
+    assert _refresh(http, webapp, first["refresh_token"]).status_code == 200
+
+
+def test_refresh_may_narrow_but_not_widen_scope(http, user, webapp):
+    first = _tokens(http, webapp, scope="openid offline_access")
+    widened = _refresh(http, webapp, first["refresh_token"], scope="openid email offline_access")
+    assert widened.json()["error"] == "invalid_scope"
+    narrowed = _refresh(http, webapp, first["refresh_token"], scope="openid")
+    assert narrowed.status_code == 200
+    assert narrowed.json()["scope"] == "openid"
+
+
+def test_refresh_token_has_an_absolute_lifetime(http, user, webapp, state):
+    from gatehouse.models import Grant, RefreshToken
+
+    first = _tokens(http, webapp)
+    grant = Grant.get()
+    assert grant.expires_at - grant.created_at == state.settings.refresh_token_ttl
+    second = _refresh(http, webapp, first["refresh_token"]).json()
+    # Rotation does not extend the lifetime of the grant.
+    rows = list(RefreshToken.select())
+    assert {r.expires_at for r in rows} == {grant.expires_at}
+    RefreshToken.update(expires_at=0).execute()
+    assert _refresh(http, webapp, second["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_client_without_refresh_grant_gets_no_refresh_token(http, user, state):
+    from conftest import register
+
+    client = register(client_id="norefresh", name="No Refresh", grant_types=["authorization_code"])
+    code, verifier, _ = get_code(http, "norefresh", redirect_uri="https://app.example.test/callback")
+    response = redeem(http, code, verifier, client)
+    assert response.status_code == 200, response.text
+    assert "refresh_token" not in response.json()
