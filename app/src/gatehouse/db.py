@@ -74,5 +74,15 @@ def open_database(url: str, max_connections: int = 20) -> peewee.Database:
     return db
 
 
+def connections_open() -> int:
+    """Connections this process holds (pooled MySQL: in use + idle; SQLite: 0 or 1)."""
+    db = database.obj
+    if db is None:
+        return 0
+    if isinstance(db, PooledMySQLDatabase):
+        return len(db._in_use) + len(db._connections)
+    return 0 if db.is_closed() else 1
+
+
 def is_mysql() -> bool:
     return isinstance(database.obj, peewee.MySQLDatabase)

@@ -9,6 +9,7 @@ import time
 import uuid
 
 from .. import metrics
+from ..db import connections_open
 from ..logs import request_id_var
 
 access_log = logging.getLogger("gatehouse.access")
@@ -62,6 +63,7 @@ class RequestMiddleware:
             status = status_holder[0]
             metrics.http_requests.labels(metrics.SERVICE, scope["method"], str(status)).inc()
             metrics.http_duration.labels(metrics.SERVICE, route_path).observe(elapsed)
+            metrics.db_connections.set(connections_open())
             access_log.info(
                 "request",
                 extra={
