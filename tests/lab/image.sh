@@ -64,8 +64,14 @@ path-exclude=/usr/share/info/*
 path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 CFG
+# Package lists are kept, as on any installed host: `apt` in check mode
+# cannot refresh them, and the roles' check-mode runs need them to resolve
+# package names. The roles refresh them (cache_valid_time) before installing.
+cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+chroot "$rootfs" apt-get update -qq
+: >"$rootfs/etc/resolv.conf"
 chroot "$rootfs" apt-get clean
-rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
+rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
 
 log "importing $LAB_IMAGE"
 tar -C "$rootfs" -c . | docker import \
