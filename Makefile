@@ -54,37 +54,18 @@ bench: venv services ## benchmarks (wrk against gunicorn on MariaDB + Redis); pr
 # air-gapped site works): the app's wheel built from app/, its dependencies
 # for the hosts' CPython and platform pinned to the versions the app's tests
 # run with in .venv/, requirements.txt with every pin and its sha256, and
-# wheelhouse.json naming the target (the role's preflight compares it with
-# each host). hatchling builds reproducibly, so the same sources give the
-# same files and redeploying them changes nothing.
+# wheelhouse.json naming the target. hatchling builds reproducibly, so the
+# same sources give the same files and redeploying them changes nothing.
 WHEELHOUSE ?= .lab/wheelhouse
-WHEELHOUSE_PYTHON ?= 3.11
+# The hosts' full CPython version (dependency markers may test it): Debian 12 has 3.11.2.
+WHEELHOUSE_PYTHON ?= 3.11.2
 WHEELHOUSE_ARCH ?= x86_64
 # The oldest glibc among the hosts: Debian 12 has 2.36, Ubuntu 22.04 2.35, RHEL 9 2.34.
 WHEELHOUSE_GLIBC ?= 2.34
 
 wheelhouse: venv ## build $(WHEELHOUSE)/: the app's wheel + pinned dependencies for the hosts
-	@set -euo pipefail; \
-	tmp="$(WHEELHOUSE).new"; rm -rf "$$tmp"; mkdir -p "$$tmp"; \
-	abi="cp$$(echo $(WHEELHOUSE_PYTHON) | tr -d .)"; \
-	platforms="--platform manylinux2014_$(WHEELHOUSE_ARCH)"; \
-	glibc_minor="$$(echo $(WHEELHOUSE_GLIBC) | cut -d. -f2)"; \
-	for minor in $$(seq "$$glibc_minor" -1 17); do \
-	  platforms="$$platforms --platform manylinux_2_$${minor}_$(WHEELHOUSE_ARCH)"; \
-	done; \
-	$(BIN)/pip list --format=freeze --exclude-editable >"$$tmp.constraints"; \
-	$(BIN)/pip wheel -q --no-deps -w "$$tmp" ./app; \
-	$(BIN)/pip download -q -d "$$tmp" -c "$$tmp.constraints" --only-binary=:all: \
-	  --implementation cp --python-version $(WHEELHOUSE_PYTHON) --abi "$$abi" --abi abi3 --abi none \
-	  $$platforms "$$tmp"/gatehouse-*.whl; \
-	for whl in "$$tmp"/*.whl; do \
-	  file="$${whl##*/}"; rest="$${file#*-}"; \
-	  printf '%s==%s \\\n    --hash=sha256:%s\n' "$${file%%-*}" "$${rest%%-*}" "$$(sha256sum "$$whl" | cut -d' ' -f1)"; \
-	done >"$$tmp/requirements.txt"; \
-	printf '{"python": "%s", "arch": "%s", "glibc": "%s"}\n' \
-	  "$(WHEELHOUSE_PYTHON)" "$(WHEELHOUSE_ARCH)" "$(WHEELHOUSE_GLIBC)" >"$$tmp/wheelhouse.json"; \
-	rm -f "$$tmp.constraints"; rm -rf "$(WHEELHOUSE)"; mv "$$tmp" "$(WHEELHOUSE)"; \
-	echo "wheelhouse: $(WHEELHOUSE) ($$(ls "$(WHEELHOUSE)"/*.whl | wc -l) wheels for CPython $(WHEELHOUSE_PYTHON) $(WHEELHOUSE_ARCH), glibc >= $(WHEELHOUSE_GLIBC))"
+	$(PY) roles/gatehouse/scripts/build-wheelhouse.py --app app --output $(WHEELHOUSE) \
+	  --python $(WHEELHOUSE_PYTHON) --arch $(WHEELHOUSE_ARCH) --glibc $(WHEELHOUSE_GLIBC)
 
 up: venv ## start the lab containers, run site.yml and verify.yml, print the issuer URL
 	tests/lab/up.sh $(LAB)
