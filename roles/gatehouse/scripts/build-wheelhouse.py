@@ -124,7 +124,7 @@ def write_archive(directory: Path, archive: Path) -> None:
 
 
 def pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], check=True)  # noqa: S603 - our own arguments
 
 
 def main() -> None:
@@ -144,7 +144,9 @@ def main() -> None:
         if not args.constraints:
             frozen = subprocess.run(
                 [sys.executable, "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             constraints.write_text(frozen)
         house = work / "wheelhouse"
@@ -162,7 +164,9 @@ def main() -> None:
             if not missing:
                 break
             # Without the markers: pip would evaluate them for this interpreter again.
-            wanted = {r.name + (f"[{','.join(sorted(r.extras))}]" if r.extras else "") + str(r.specifier) for r in missing}
+            wanted = {
+                r.name + (f"[{','.join(sorted(r.extras))}]" if r.extras else "") + str(r.specifier) for r in missing
+            }
             pip("download", "-d", str(house), "-c", str(constraints), *target, *sorted(wanted))
         else:
             sys.exit("wheelhouse: the dependency walk did not settle")
@@ -183,7 +187,9 @@ def main() -> None:
             shutil.rmtree(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(house), str(output))
-        print(f"wheelhouse: {output} ({len(lines)} wheels for CPython {args.python} {args.arch}, glibc >= {args.glibc})")
+        print(
+            f"wheelhouse: {output} ({len(lines)} wheels for CPython {args.python} {args.arch}, glibc >= {args.glibc})"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
