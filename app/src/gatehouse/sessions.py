@@ -49,4 +49,5 @@ class Sessions:
 
     @staticmethod
     def csrf_ok(row: Session | None, presented: str | None) -> bool:
-        return bool(row and presented and hmac.compare_digest(row.csrf_token, presented))
+        # As bytes: compare_digest refuses str with non-ASCII characters (a 500).
+        return bool(row and presented and hmac.compare_digest(row.csrf_token.encode(), presented.encode()))

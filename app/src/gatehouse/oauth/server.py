@@ -16,6 +16,27 @@ from .issuance import Issuer
 SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access"]
 
 
+def _rfc6749_text(text: str) -> str:
+    """Only the characters RFC 6749 §4.1.2.1 allows in error_description."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)
+
+
+def _sanitizing_error_init(init):
+    def __init__(self, description=None, *args, **kwargs):
+        if isinstance(description, str):
+            description = _rfc6749_text(description)
+        init(self, description, *args, **kwargs)
+
+    return __init__
+
+
+# Authlib raises ValueError for an error description with a character RFC 6749
+# forbids, yet quotes request values in some of its own (response_type,
+# redirect_uri, a repeated parameter's name): a quote or a non-ASCII letter
+# there would turn a bad request into a 500. Replace such characters instead.
+OAuth2Error.__init__ = _sanitizing_error_init(OAuth2Error.__init__)
+
+
 class FormPayload(OAuth2Payload):
     def __init__(self, items: list[tuple[str, str]]):
         self._datalist: defaultdict[str, list] = defaultdict(list)
@@ -72,6 +93,14 @@ class OAuthServer(AuthorizationServer):
 
     def query_client(self, client_id):
         return self.clients.get(client_id)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except (ValueError, UnicodeError):
+            # Authlib's Basic parser raises these for "Basic " alone, non-ASCII
+            # or non-UTF-8 credentials: a failed authentication, not a 500.
+            raise InvalidClientError(status_code=401, description="malformed Basic credentials") from None
 
     def save_token(self, token, request):
         """Tokens are persisted as they are issued (see issuance.Issuer)."""
