@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwk
 
 MANIFEST = "keys.json"
@@ -129,10 +130,10 @@ def rotate(directory: Path, algorithm: str, max_token_lifetime: int, now: int | 
 
 def _import_pem(data: bytes):
     private = serialization.load_pem_private_key(data, password=None)
-    name = type(private).__name__
-    if "RSA" in name:
+    # By interface, not class name: cryptography's EC class is named ECPrivateKey.
+    if isinstance(private, rsa.RSAPrivateKey):
         return jwk.RSAKey.import_key(data)
-    if "EllipticCurve" in name:
+    if isinstance(private, ec.EllipticCurvePrivateKey):
         return jwk.ECKey.import_key(data)
     return jwk.OKPKey.import_key(data)
 
