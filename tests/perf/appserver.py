@@ -24,16 +24,18 @@ def free_port() -> int:
 class AppServer:
     """`taskset -c CPU gunicorn -c python:gatehouse.gunicorn_conf gatehouse.asgi:app`."""
 
-    def __init__(self, env: dict, cpu: int, gunicorn: str, log_path: Path):
+    def __init__(self, env: dict, cpu: int, gunicorn: str, log_path: Path, prefix: list[str] | None = None):
         self.env = env
         self.cpu = cpu
         self.gunicorn = gunicorn
         self.log_path = log_path
+        self.prefix = prefix or []  # e.g. ["nice", "-n", "-10"]
         self.process: subprocess.Popen | None = None
         self.url = f"http://{env['SERVER_HOST']}:{env['SERVER_PORT']}"
 
     def start(self, timeout: float = 60.0) -> None:
         command = [
+            *self.prefix,
             "taskset",
             "-c",
             str(self.cpu),
