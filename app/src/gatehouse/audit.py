@@ -25,10 +25,12 @@ EVENTS = {
     "client.created",
     "client.updated",
     "client.deleted",
+    "client.secret_rotated",
     "user.created",
     "user.updated",
     "user.deleted",
     "role.changed",
+    "permission.changed",
     "keys.rotated",
 }
 

@@ -50,6 +50,10 @@ def validate(confidential: bool, redirect_uris, post_logout_redirect_uris, grant
         validate_redirect_uri(uri)
     for uri in post_logout_redirect_uris:
         validate_redirect_uri(uri, "post-logout redirect URI")
+    check_scope(scope)
+
+
+def check_scope(scope: str) -> None:
     bad = [s for s in scope.split() if s not in SCOPES_SUPPORTED and not re.match(r"^[a-z][a-z0-9_.:-]{0,63}$", s)]
     if bad:
         raise ClientError(f"invalid scope value(s): {', '.join(bad)}")

@@ -1,0 +1,637 @@
+"""Administration of users, clients, roles, permissions, and reading the audit log.
+
+Plain domain code that the JSON API and the portal share. Every function
+checks its whole input before it writes anything, raises an AdminError
+naming the field at fault, records one audit event per change, and returns
+plain dicts that never hold a password hash or a secret digest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+
+import peewee
+
+from . import audit, clients_admin
+from .clients_admin import CLIENT_ID, ClientError, validate_redirect_uri
+from .db import database
+from .hashing import digest, hash_password, new_token
+from .models import (
+    AuditLog,
+    AuthorizationCode,
+    Client,
+    Consent,
+    Grant,
+    Permission,
+    Role,
+    RolePermission,
+    Session,
+    User,
+    UserRole,
+)
+from .users import ADMIN_PERMISSIONS, ADMIN_ROLE, UserError, roles_and_permissions, validate_username
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+# resource:action, lower case so that SQLite and MySQL's case-insensitive
+# collation agree on what a duplicate is.
+PERMISSION_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,48}:[a-z0-9][a-z0-9._-]{0,48}$")
+PASSWORD_MIN, PASSWORD_MAX = 8, 1024
+
+
+class AdminError(Exception):
+    status = 400
+    error = "invalid_request"
+    headers: dict | None = None
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def as_dict(self) -> dict:
+        body = {"error": self.error, "error_description": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class Invalid(AdminError):
+    pass
+
+
+class NotFound(AdminError):
+    status = 404
+    error = "not_found"
+
+
+class Conflict(AdminError):
+    status = 409
+    error = "conflict"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, as the audit log records it."""
+
+    id: str
+    user_id: int | None = None
+    ip: str | None = None
+    via: str = "api"  # "token", "session" or "portal"
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    total: int
+    limit: int
+    offset: int
+
+    def as_dict(self) -> dict:
+        return {"items": self.items, "total": self.total, "limit": self.limit, "offset": self.offset}
+
+
+def _audit(actor: Actor, event: str, subject: str | None, **details) -> None:
+    # Detail keys must not collide with logging.LogRecord attributes (name, msg, ...).
+    audit.record(event, actor=actor.id, subject=subject, ip=actor.ip, via=actor.via, **details)
+
+
+def _page(query, limit: int, offset: int, to_dict) -> Page:
+    total = query.count()
+    return Page([to_dict(row) for row in query.limit(limit).offset(offset)], total, limit, offset)
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+# Users -----------------------------------------------------------------------
+
+
+def user_dict(user: User, with_access: bool = False) -> dict:
+    data = {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "name": user.name,
+        "is_active": user.is_active,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+    if with_access:
+        data["roles"], data["permissions"] = roles_and_permissions(user.id)
+    return data
+
+
+def _user(user_id: int) -> User:
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+def list_users(limit: int = 50, offset: int = 0) -> Page:
+    """A page of users, each with the names of their roles (one query for the whole page)."""
+    page = _page(User.select().order_by(User.id), limit, offset, user_dict)
+    ids = [item["id"] for item in page.items]
+    roles: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        rows = (
+            UserRole.select(UserRole.user, Role.name)
+            .join(Role)
+            .where(UserRole.user.in_(ids))
+            .order_by(Role.name)
+            .tuples()
+        )
+        for user_id, role_name in rows:
+            roles[user_id].append(role_name)
+    for item in page.items:
+        item["roles"] = roles[item["id"]]
+    return page
+
+
+def get_user(user_id: int) -> dict:
+    return user_dict(_user(user_id), with_access=True)
+
+
+def check_password(password: str) -> None:
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise Invalid(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters", "password")
+
+
+def hash_new_password(password: str) -> str:
+    """Check a new password and hash it (slow: callers run it off the event loop)."""
+    check_password(password)
+    return hash_password(password)
+
+
+def _check_email(email: str | None) -> None:
+    if email is not None and (len(email) > 254 or not EMAIL.match(email)):
+        raise Invalid(f"email {email!r} is not an email address", "email")
+
+
+def _check_name(name: str | None) -> None:
+    if name is not None and len(name) > 200:
+        raise Invalid("name must be at most 200 characters", "name")
+
+
+def _roles_named(names) -> list[Role]:
+    names = list(dict.fromkeys(names))
+    found = {r.name: r for r in Role.select().where(Role.name.in_(names))} if names else {}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise Invalid(f"unknown role(s): {', '.join(missing)}", "roles")
+    return [found[n] for n in names]
+
+
+def create_user(
+    actor: Actor,
+    *,
+    username: str,
+    password_hash: str,
+    email: str | None = None,
+    name: str | None = None,
+    is_active: bool = True,
+    roles=(),
+) -> dict:
+    try:
+        validate_username(username)
+    except UserError as exc:
+        raise Invalid(str(exc), "username") from None
+    _check_email(email)
+    _check_name(name)
+    role_rows = _roles_named(roles)
+    now = _now()
+    try:
+        with database.atomic():
+            user = User.create(
+                username=username,
+                email=email,
+                name=name,
+                password_hash=password_hash,
+                is_active=is_active,
+                created_at=now,
+                updated_at=now,
+            )
+            for role in role_rows:
+                UserRole.create(user=user, role=role)
+    except peewee.IntegrityError:
+        raise Conflict("a user with that username or email already exists", "username") from None
+    _audit(actor, "user.created", str(user.id), username=username, roles=[r.name for r in role_rows])
+    return user_dict(user, with_access=True)
+
+
+def _end_sessions_and_grants(user_id: int, issuer, reason: str) -> None:
+    """Sign the user out everywhere and revoke every authorization they gave."""
+    Session.delete().where(Session.user_id == user_id).execute()
+    live = Grant.select(Grant.id).where((Grant.user_id == user_id) & Grant.revoked_at.is_null())
+    for grant in list(live):
+        issuer.revoke_grant(grant.id, reason)
+
+
+def update_user(actor: Actor, user_id: int, changes: dict, issuer) -> dict:
+    """Change email, name, is_active or password_hash; keys absent from changes stay as they are.
+
+    Deactivating a user or setting a new password signs them out; a
+    deactivation also revokes their grants, so no token of theirs outlives it.
+    """
+    user = _user(user_id)
+    unknown = set(changes) - {"email", "name", "is_active", "password_hash"}
+    if unknown:
+        raise Invalid(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    if "email" in changes:
+        _check_email(changes["email"])
+    if "name" in changes:
+        _check_name(changes["name"])
+    for field in ("is_active", "password_hash"):
+        if field in changes and changes[field] is None:
+            raise Invalid(f"{field.removesuffix('_hash')} cannot be null", field.removesuffix("_hash"))
+    if changes.get("is_active") is False and user.id == actor.user_id:
+        raise Conflict("you cannot deactivate your own account", "is_active")
+    changed = {k: v for k, v in changes.items() if k == "password_hash" or getattr(user, k) != v}
+    if not changed:
+        return user_dict(user, with_access=True)
+    changed["updated_at"] = _now()
+    try:
+        with database.atomic():
+            User.update(**changed).where(User.id == user.id).execute()
+            if changed.get("is_active") is False:
+                _end_sessions_and_grants(user.id, issuer, "user_deactivated")
+            elif "password_hash" in changed:
+                Session.delete().where(Session.user_id == user.id).execute()
+    except peewee.IntegrityError:
+        raise Conflict("another user has that email", "email") from None
+    fields = sorted(k.removesuffix("_hash") for k in changed if k != "updated_at")
+    _audit(actor, "user.updated", str(user.id), username=user.username, fields=fields)
+    return get_user(user.id)
+
+
+def delete_user(actor: Actor, user_id: int, issuer) -> None:
+    user = _user(user_id)
+    if user.id == actor.user_id:
+        raise Conflict("you cannot delete your own account")
+    # Ids can be reused (SQLite), so nothing that names this id may survive it.
+    with database.atomic():
+        _end_sessions_and_grants(user.id, issuer, "user_deleted")
+        Consent.delete().where(Consent.user_id == user.id).execute()
+        AuthorizationCode.delete().where(AuthorizationCode.user_id == user.id).execute()
+        UserRole.delete().where(UserRole.user == user.id).execute()
+        User.delete().where(User.id == user.id).execute()
+    _audit(actor, "user.deleted", str(user.id), username=user.username)
+
+
+def assign_role(actor: Actor, user_id: int, role_name: str) -> dict:
+    user = _user(user_id)
+    role = _role(role_name)
+    _, created = UserRole.get_or_create(user=user, role=role)
+    if created:
+        _audit(actor, "role.changed", str(user.id), action="assigned", role=role.name, username=user.username)
+    return get_user(user.id)
+
+
+def remove_role(actor: Actor, user_id: int, role_name: str) -> dict:
+    user = _user(user_id)
+    role = _role(role_name)
+    if role.name == ADMIN_ROLE and user.id == actor.user_id:
+        raise Conflict("you cannot remove your own admin role", "role")
+    removed = UserRole.delete().where((UserRole.user == user.id) & (UserRole.role == role.id)).execute()
+    if removed:
+        _audit(actor, "role.changed", str(user.id), action="removed", role=role.name, username=user.username)
+    return get_user(user.id)
+
+
+# Clients ---------------------------------------------------------------------
+
+
+def client_dict(row: Client) -> dict:
+    return {
+        "client_id": row.client_id,
+        "name": row.name,
+        "confidential": row.is_confidential,
+        "redirect_uris": row.redirect_uris,
+        "post_logout_redirect_uris": row.post_logout_redirect_uris,
+        "grant_types": row.grant_types,
+        "scope": row.scope,
+        "is_active": row.is_active,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def _client(client_id: str) -> Client:
+    row = Client.get_or_none(Client.client_id == client_id)
+    if row is None:
+        raise NotFound(f"no client with id {client_id!r}")
+    return row
+
+
+def list_clients(limit: int = 50, offset: int = 0) -> Page:
+    return _page(Client.select().order_by(Client.client_id), limit, offset, client_dict)
+
+
+def get_client(client_id: str) -> dict:
+    return client_dict(_client(client_id))
+
+
+def _check_client(confidential: bool, name: str, redirect_uris, post_logout_redirect_uris, grant_types, scope) -> None:
+    """clients_admin's rules, each failure attributed to the field at fault."""
+    if not name or len(name) > 200:
+        raise Invalid("name must be 1-200 characters", "name")
+    for field, uris, what in (
+        ("redirect_uris", redirect_uris, "redirect URI"),
+        ("post_logout_redirect_uris", post_logout_redirect_uris, "post-logout redirect URI"),
+    ):
+        for uri in uris:
+            try:
+                validate_redirect_uri(uri, what)
+            except ClientError as exc:
+                raise Invalid(str(exc), field) from None
+    try:
+        clients_admin.check_scope(scope)
+    except ClientError as exc:
+        raise Invalid(str(exc), "scope") from None
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise Invalid("authorization_code needs at least one redirect URI", "redirect_uris")
+    try:  # what is left are the rules on grant types
+        clients_admin.validate(confidential, redirect_uris, post_logout_redirect_uris, grant_types, scope)
+    except ClientError as exc:
+        raise Invalid(str(exc), "grant_types") from None
+
+
+def create_client(
+    actor: Actor,
+    *,
+    client_id: str,
+    name: str,
+    confidential: bool,
+    redirect_uris,
+    post_logout_redirect_uris,
+    grant_types,
+    scope: str,
+    cache,
+) -> tuple[dict, str | None]:
+    """Register a client; return it and its secret (None for a public client), shown this once."""
+    if not CLIENT_ID.match(client_id or ""):
+        raise Invalid("client_id must be 1-100 characters of letters, digits, '.', '_', '~', '-'", "client_id")
+    grant_types = list(dict.fromkeys(grant_types))
+    redirect_uris = list(dict.fromkeys(redirect_uris))
+    post_logout_redirect_uris = list(dict.fromkeys(post_logout_redirect_uris))
+    _check_client(confidential, name, redirect_uris, post_logout_redirect_uris, grant_types, scope)
+    if Client.select().where(Client.client_id == client_id).exists():
+        raise Conflict(f"a client with id {client_id!r} already exists", "client_id")
+    try:
+        row, secret = clients_admin.create_client(
+            client_id=client_id,
+            name=name,
+            confidential=confidential,
+            redirect_uris=redirect_uris,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            grant_types=grant_types,
+            scope=scope,
+        )
+    except ClientError as exc:  # lost a race with another create of the same id
+        if Client.select().where(Client.client_id == client_id).exists():
+            raise Conflict(f"a client with id {client_id!r} already exists", "client_id") from None
+        raise Invalid(str(exc)) from None
+    cache.invalidate(client_id)
+    _audit(actor, "client.created", client_id, client_name=name, confidential=confidential, grant_types=grant_types)
+    return client_dict(row), secret
+
+
+CLIENT_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scope", "is_active")
+
+
+def update_client(actor: Actor, client_id: str, changes: dict, cache) -> dict:
+    row = _client(client_id)
+    unknown = set(changes) - set(CLIENT_FIELDS)
+    if unknown:
+        raise Invalid(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    for field, value in changes.items():
+        if value is None:
+            raise Invalid(f"{field} cannot be null", field)
+    for field in ("redirect_uris", "post_logout_redirect_uris", "grant_types"):
+        if field in changes:
+            changes[field] = list(dict.fromkeys(changes[field]))
+    if "scope" in changes:
+        changes["scope"] = " ".join(changes["scope"].split())
+    merged = {field: changes.get(field, getattr(row, field)) for field in CLIENT_FIELDS}
+    _check_client(
+        row.is_confidential,
+        merged["name"],
+        merged["redirect_uris"],
+        merged["post_logout_redirect_uris"],
+        merged["grant_types"],
+        merged["scope"],
+    )
+    changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
+    if changed:
+        Client.update(**changed, updated_at=_now()).where(Client.id == row.id).execute()
+        cache.invalidate(row.client_id)
+        _audit(actor, "client.updated", row.client_id, changes=changed)
+    return get_client(row.client_id)
+
+
+def rotate_client_secret(actor: Actor, client_id: str, cache) -> str:
+    row = _client(client_id)
+    if not row.is_confidential:
+        raise Conflict("a public client has no secret")
+    secret = new_token(32)
+    Client.update(client_secret_digest=digest(secret), updated_at=_now()).where(Client.id == row.id).execute()
+    cache.invalidate(row.client_id)
+    _audit(actor, "client.secret_rotated", row.client_id)
+    return secret
+
+
+def delete_client(actor: Actor, client_id: str, cache, issuer) -> None:
+    row = _client(client_id)
+    # A client id can be registered again; its old consents and grants must not carry over.
+    client_id = row.client_id  # as stored: MySQL matched the path's id case-insensitively
+    with database.atomic():
+        live = Grant.select(Grant.id).where((Grant.client_id == client_id) & Grant.revoked_at.is_null())
+        for grant in list(live):
+            issuer.revoke_grant(grant.id, "client_deleted")
+        Consent.delete().where(Consent.client_id == client_id).execute()
+        AuthorizationCode.delete().where(AuthorizationCode.client_id == client_id).execute()
+        Client.delete().where(Client.id == row.id).execute()
+    cache.invalidate(client_id)
+    _audit(actor, "client.deleted", client_id, client_name=row.name)
+
+
+# Roles and permissions -------------------------------------------------------
+
+
+def _role(name: str) -> Role:
+    role = Role.get_or_none(Role.name == name)
+    if role is None:
+        raise NotFound(f"no role named {name!r}")
+    return role
+
+
+def role_dict(role: Role) -> dict:
+    permissions = [
+        p.name
+        for p in Permission.select(Permission.name)
+        .join(RolePermission)
+        .where(RolePermission.role == role.id)
+        .order_by(Permission.name)
+    ]
+    users = UserRole.select().where(UserRole.role == role.id).count()
+    return {"name": role.name, "description": role.description, "permissions": permissions, "users": users}
+
+
+def list_roles(limit: int = 100, offset: int = 0) -> Page:
+    return _page(Role.select().order_by(Role.name), limit, offset, role_dict)
+
+
+def get_role(name: str) -> dict:
+    return role_dict(_role(name))
+
+
+def _permissions_named(names) -> list[Permission]:
+    names = list(dict.fromkeys(names))
+    found = {p.name: p for p in Permission.select().where(Permission.name.in_(names))} if names else {}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise Invalid(f"unknown permission(s): {', '.join(missing)}", "permissions")
+    return [found[n] for n in names]
+
+
+def create_role(actor: Actor, *, name: str, description: str = "", permissions=()) -> dict:
+    if not ROLE_NAME.match(name or ""):
+        raise Invalid("role name must be 1-100 lower-case letters, digits, '.', '_', '-'", "name")
+    if len(description) > 255:
+        raise Invalid("description must be at most 255 characters", "description")
+    rows = _permissions_named(permissions)
+    try:
+        with database.atomic():
+            role = Role.create(name=name, description=description)
+            for permission in rows:
+                RolePermission.create(role=role, permission=permission)
+    except peewee.IntegrityError:
+        raise Conflict(f"a role named {name!r} already exists", "name") from None
+    _audit(actor, "role.changed", name, action="created", permissions=[p.name for p in rows])
+    return role_dict(role)
+
+
+def delete_role(actor: Actor, name: str) -> None:
+    role = _role(name)
+    if role.name == ADMIN_ROLE:
+        raise Conflict("the admin role is built in and cannot be deleted")
+    with database.atomic():
+        UserRole.delete().where(UserRole.role == role.id).execute()
+        RolePermission.delete().where(RolePermission.role == role.id).execute()
+        Role.delete().where(Role.id == role.id).execute()
+    _audit(actor, "role.changed", role.name, action="deleted")
+
+
+def set_role_permissions(actor: Actor, name: str, permissions) -> dict:
+    role = _role(name)
+    rows = _permissions_named(permissions)
+    wanted = {p.name for p in rows}
+    if role.name == ADMIN_ROLE and not set(ADMIN_PERMISSIONS) <= wanted:
+        missing = sorted(set(ADMIN_PERMISSIONS) - wanted)
+        raise Conflict(f"the admin role must keep {', '.join(missing)}", "permissions")
+    before = set(role_dict(role)["permissions"])
+    with database.atomic():
+        RolePermission.delete().where(RolePermission.role == role.id).execute()
+        for permission in rows:
+            RolePermission.create(role=role, permission=permission)
+    if before != wanted:
+        _audit(
+            actor,
+            "role.changed",
+            role.name,
+            action="permissions_set",
+            added=sorted(wanted - before),
+            removed=sorted(before - wanted),
+        )
+    return role_dict(role)
+
+
+def permission_dict(permission: Permission) -> dict:
+    roles = [
+        r.name
+        for r in Role.select(Role.name)
+        .join(RolePermission)
+        .where(RolePermission.permission == permission.id)
+        .order_by(Role.name)
+    ]
+    return {"name": permission.name, "description": permission.description, "roles": roles}
+
+
+def list_permissions(limit: int = 100, offset: int = 0) -> Page:
+    return _page(Permission.select().order_by(Permission.name), limit, offset, permission_dict)
+
+
+def create_permission(actor: Actor, *, name: str, description: str = "") -> dict:
+    if not PERMISSION_NAME.match(name or ""):
+        raise Invalid("permission name must be resource:action in lower-case letters, digits, '.', '_', '-'", "name")
+    if len(description) > 255:
+        raise Invalid("description must be at most 255 characters", "description")
+    try:
+        permission = Permission.create(name=name, description=description)
+    except peewee.IntegrityError:
+        raise Conflict(f"a permission named {name!r} already exists", "name") from None
+    _audit(actor, "permission.changed", name, action="created")
+    return permission_dict(permission)
+
+
+def delete_permission(actor: Actor, name: str) -> None:
+    permission = Permission.get_or_none(Permission.name == name)
+    if permission is None:
+        raise NotFound(f"no permission named {name!r}")
+    if permission.name in ADMIN_PERMISSIONS:
+        raise Conflict(f"{permission.name} is built in: the admin API checks it")
+    with database.atomic():
+        RolePermission.delete().where(RolePermission.permission == permission.id).execute()
+        Permission.delete().where(Permission.id == permission.id).execute()
+    _audit(actor, "permission.changed", permission.name, action="deleted")
+
+
+# Audit log and counts ----------------------------------------------------------
+
+
+def audit_dict(row: AuditLog) -> dict:
+    try:
+        details = json.loads(row.details or "{}")
+    except ValueError:
+        details = {}
+    return {
+        "id": row.id,
+        "created_at": row.created_at,
+        "event": row.event,
+        "actor": row.actor,
+        "subject": row.subject,
+        "ip": row.ip,
+        "request_id": row.request_id,
+        "details": details,
+    }
+
+
+def list_audit(
+    limit: int = 50, offset: int = 0, event: str | None = None, actor: str | None = None, since: int | None = None
+) -> Page:
+    """Newest first; filters combine."""
+    query = AuditLog.select()
+    if event:
+        query = query.where(AuditLog.event == event)
+    if actor:
+        query = query.where(AuditLog.actor == actor)
+    if since is not None:
+        query = query.where(AuditLog.created_at >= since)
+    return _page(query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()), limit, offset, audit_dict)
+
+
+def counts() -> dict:
+    return {
+        "users": User.select().count(),
+        "active_users": User.select().where(User.is_active == True).count(),  # noqa: E712
+        "clients": Client.select().count(),
+        "active_clients": Client.select().where(Client.is_active == True).count(),  # noqa: E712
+        "roles": Role.select().count(),
+        "permissions": Permission.select().count(),
+        "audit_events_24h": AuditLog.select().where(AuditLog.created_at >= _now() - 86400).count(),
+    }

@@ -1,0 +1,115 @@
+"""Who is calling the admin API, and may they: bearer tokens (RFC 6750) or the portal's session.
+
+A bearer access token (RFC 9068) is accepted in the Authorization header
+only. Its `permissions` claim must hold the permission a route needs, and
+so must the user's roles today: removing a role takes effect at once, not
+when the token expires.
+
+The portal's session cookie is accepted too, for a script running in the
+admin's browser. A cookie travels with cross-site requests, so every
+state-changing request authenticated by it must also carry the session's
+CSRF token in the X-CSRF-Token header, which another site cannot read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+
+from ..admin_service import Actor, AdminError
+from ..models import Session, User
+from ..users import roles_and_permissions
+from .common import client_ip, gh
+from .session_cookie import current_session, session_user
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class Unauthenticated(AdminError):
+    """401 with a Bearer challenge; no error code when the request carried no credentials (RFC 6750 §3.1)."""
+
+    status = 401
+
+    def __init__(self, message: str, error: str | None = None):
+        super().__init__(message)
+        self.error = error or "unauthorized"
+        challenge = 'Bearer realm="gatehouse"'
+        if error:
+            challenge += f', error="{error}", error_description="{message}"'
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(AdminError):
+    status = 403
+
+    def __init__(self, message: str, error: str = "insufficient_scope"):
+        super().__init__(message)
+        self.error = error
+        if error == "insufficient_scope":
+            self.headers = {"WWW-Authenticate": f'Bearer realm="gatehouse", error="{error}"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    permissions: frozenset
+    via: str  # "token" or "session"
+    session: Session | None = None
+    client_id: str | None = None
+
+
+def _from_token(request: Request, token: str) -> Principal:
+    state = gh(request)
+    claims = state.issuer.signer.verify(token, typ="at+jwt")
+    if claims is None or state.issuer.is_revoked(claims):
+        raise Unauthenticated("the access token is invalid, expired or revoked", "invalid_token")
+    subject = str(claims.get("sub", ""))
+    if not (subject.isdigit() and len(subject) < 12):
+        # A client_credentials token (sub is the client) acts for no user and holds no permission.
+        raise Forbidden("the access token does not act for a user")
+    user = User.get_or_none((User.id == int(subject)) & (User.is_active == True))  # noqa: E712
+    if user is None:
+        raise Unauthenticated("the user of this access token is gone or deactivated", "invalid_token")
+    claimed = claims.get("permissions")
+    claimed = {p for p in claimed if isinstance(p, str)} if isinstance(claimed, list) else set()
+    held = set(roles_and_permissions(user.id)[1])
+    return Principal(user.id, frozenset(claimed & held), "token", client_id=claims.get("client_id"))
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller, from the Authorization header or else the session cookie; Unauthenticated if neither."""
+    if "access_token" in request.query_params:
+        raise Unauthenticated("access tokens are accepted only in the Authorization header", "invalid_request")
+    auth = request.headers.get("authorization")
+    if auth is not None:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the Authorization header must carry a Bearer token", "invalid_request")
+        return _from_token(request, token.strip())
+    session = current_session(request)
+    user = session_user(session)
+    if user is None:
+        raise Unauthenticated("a bearer access token or a signed-in session is required")
+    permissions = frozenset(roles_and_permissions(user.id)[1])
+    return Principal(user.id, permissions, "session", session=session)
+
+
+def check_csrf(request: Request, principal: Principal) -> None:
+    if principal.via != "session" or request.method in SAFE_METHODS:
+        return
+    if not gh(request).sessions.csrf_ok(principal.session, request.headers.get(CSRF_HEADER)):
+        raise Forbidden(f"a change made with the session cookie needs the {CSRF_HEADER} header", "invalid_csrf_token")
+
+
+def needs(permission: str):
+    """A dependency: the Actor of the authenticated caller, if they hold `permission`."""
+
+    def dependency(request: Request) -> Actor:
+        principal: Principal = request.state.admin_principal
+        if permission not in principal.permissions:
+            raise Forbidden(f"this needs the {permission} permission")
+        return Actor(id=str(principal.user_id), user_id=principal.user_id, ip=client_ip(request), via=principal.via)
+
+    return Depends(dependency)
