@@ -30,6 +30,9 @@ proc_name = "gatehouse"
 
 if _settings.metrics_enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gatehouse-metrics-")
+elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # prometheus-client opens its files there as the app is preloaded, before on_starting.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], mode=0o750, exist_ok=True)
 
 
 def on_starting(server):
