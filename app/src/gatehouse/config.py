@@ -18,7 +18,9 @@ class ConfigError(ValueError):
 
 
 def _str(env, name, default):
-    return env.get(name, default)
+    # Empty means unset, as for numbers: JWT_KEYS_DIR="" must not mean the
+    # working directory, nor SERVER_HOST="" every interface.
+    return env.get(name) or default
 
 
 def _int(env, name, default, minimum=None, maximum=None):
@@ -183,7 +185,7 @@ def load_settings(env=None) -> Settings:
         log_file=_str(env, "LOG_FILE", ""),
         metrics_enabled=_bool(env, "METRICS_ENABLED", True),
         metrics_port=_int(env, "METRICS_PORT", 9091, 1, 65535),
-        metrics_host=_str(env, "METRICS_HOST", env.get("SERVER_HOST", "127.0.0.1")),
+        metrics_host=_str(env, "METRICS_HOST", _str(env, "SERVER_HOST", "127.0.0.1")),
         server_host=_str(env, "SERVER_HOST", "127.0.0.1"),
         server_port=_int(env, "SERVER_PORT", 3001, 1, 65535),
         web_concurrency=_int(env, "WEB_CONCURRENCY", 2, 1, 256),
