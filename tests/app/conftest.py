@@ -55,6 +55,7 @@ def env(tmp_path):
         "ARGON2_TIME_COST": "1",
         "LOG_FORMAT": "json",
         "CLIENT_CACHE_SECONDS": "0",
+        "AUDIT_FLUSH_SECONDS": "0",
         "SESSION_SECRET": "s" * 40,
     }
     return values

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
+import threading
 import time
 
 from .logs import request_id_var
@@ -35,17 +38,86 @@ EVENTS = {
 }
 
 
+# Token issuance is the one high-volume event: at thousands per second a
+# single-row INSERT each would cost the database more than the token costs
+# the server. Those rows are written in batches, at the latest FLUSH_SECONDS
+# after they happen (and at exit); the log line is written at once. Every
+# other event is written before the request is answered.
+BUFFERED = {"token.issued", "token.refreshed"}
+FLUSH_SECONDS = 1.0
+FLUSH_ROWS = 500
+
+
+class _Buffer:
+    def __init__(self):
+        self._rows: list[dict] = []
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = None
+
+    def add(self, row: dict) -> None:
+        with self._lock:
+            self._rows.append(row)
+            full = len(self._rows) >= FLUSH_ROWS
+        # A thread per process, started lazily so it runs in each gunicorn
+        # worker after the fork, not in the master.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="audit-flush", daemon=True)
+            self._thread.start()
+        if full:
+            self._wakeup.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wakeup.wait(FLUSH_SECONDS)
+            self._wakeup.clear()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the thread must survive a database outage
+                log.exception("could not write audit rows; will retry")
+
+    def flush(self) -> int:
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return 0
+        try:
+            with AuditLog._meta.database.atomic():
+                AuditLog.insert_many(rows).execute()
+        except Exception:
+            with self._lock:
+                self._rows[:0] = rows  # keep them for the next attempt
+            raise
+        return len(rows)
+
+
+_buffer = _Buffer()
+
+
+def flush() -> int:
+    """Write buffered rows now (tests, shutdown); returns how many."""
+    return _buffer.flush()
+
+
+atexit.register(lambda: _buffer._rows and _buffer.flush())
+
+
 def record(event: str, actor: str | None = None, subject: str | None = None, ip: str | None = None, **details) -> None:
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
-    request_id = request_id_var.get()
-    AuditLog.create(
-        created_at=int(time.time()),
-        event=event,
-        actor=actor,
-        subject=subject,
-        ip=ip,
-        request_id=request_id,
-        details=json.dumps(details, default=str),
-    )
+    row = {
+        "created_at": int(time.time()),
+        "event": event,
+        "actor": actor,
+        "subject": subject,
+        "ip": ip,
+        "request_id": request_id_var.get(),
+        "details": json.dumps(details, default=str),
+    }
+    if event in BUFFERED and FLUSH_SECONDS > 0:
+        _buffer.add(row)
+    else:
+        AuditLog.insert(row).execute()
     log.info(event, extra={"audit": True, "event": event, "actor": actor, "subject": subject, "ip": ip, **details})

@@ -94,6 +94,7 @@ class Settings:
     server_port: int = 3001
     web_concurrency: int = 2
     client_cache_seconds: int = 10
+    audit_flush_seconds: int = 1
 
     @property
     def secure_cookies(self) -> bool:
@@ -190,6 +191,7 @@ def load_settings(env=None) -> Settings:
         server_port=_int(env, "SERVER_PORT", 3001, 1, 65535),
         web_concurrency=_int(env, "WEB_CONCURRENCY", 2, 1, 256),
         client_cache_seconds=_int(env, "CLIENT_CACHE_SECONDS", 10, 0, 3600),
+        audit_flush_seconds=_int(env, "AUDIT_FLUSH_SECONDS", 1, 0, 60),
     )
     if settings.session_secret and len(settings.session_secret) < 32:
         raise ConfigError("SESSION_SECRET must be at least 32 characters")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import peewee
 
+from . import audit
 from .cache import Cache
 from .config import Settings
 from .db import open_database
@@ -33,6 +34,7 @@ class Gatehouse:
 
 
 def build(settings: Settings) -> Gatehouse:
+    audit.FLUSH_SECONDS = settings.audit_flush_seconds
     configure_password_hasher(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism)
     database = open_database(settings.database_url, settings.database_max_connections)
     keys = KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path)
