@@ -7,9 +7,11 @@ them, and keeps the token endpoint fast.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets as _secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -53,6 +55,18 @@ def burn_password_check(password: str) -> None:
     if _DUMMY is None:
         _DUMMY = hash_password("not-a-real-password")
     verify_password(_DUMMY, password)
+
+
+# argon2 runs off the event loop, one hash at a time per process: each hash
+# holds ARGON2_MEMORY_COST of memory, and glibc keeps a freed arena per
+# thread, so several concurrent hashes would grow every worker by that much
+# each, for no gain in throughput (the hash is CPU-bound).
+_argon2_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
+
+
+async def off_loop(function, *args):
+    """Run a password hash or verification on the argon2 thread."""
+    return await asyncio.get_running_loop().run_in_executor(_argon2_thread, function, *args)
 
 
 def new_token(nbytes: int = 32) -> str:

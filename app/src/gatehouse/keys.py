@@ -175,6 +175,7 @@ class KeySet:
         self._keys = keys
         self._stamp = self._current_stamp()
         self._jwks = {"keys": [k.public_jwk() for k in keys]}
+        self._jwks_json = json.dumps(self._jwks, separators=(",", ":")).encode()
 
     def refresh(self) -> None:
         """Cheap on the hot path: a stat every few seconds, a reload only on change."""
@@ -196,6 +197,11 @@ class KeySet:
     def jwks(self) -> dict:
         self.refresh()
         return self._jwks
+
+    def jwks_json(self) -> bytes:
+        """The JWKS serialised once per key change: the endpoint is hit by every relying party."""
+        self.refresh()
+        return self._jwks_json
 
     def verification_key(self, kid: str):
         self.refresh()

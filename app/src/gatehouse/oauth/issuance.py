@@ -1,7 +1,7 @@
 """Issuing and revoking tokens: the storage side of every grant.
 
-An access token is a signed JWT that needs no row: client_credentials
-tokens cost no write at all. Tokens of a user's authorization carry the
+An access token is a signed JWT that needs no row of its own: a
+client_credentials token costs no write but its batched audit row. Tokens of a user's authorization carry the
 grant id (`gid`), so revoking the grant (code reuse, refresh replay,
 revocation of its refresh token) revokes every one of them with a single
 `revocations` row that introspection and userinfo look up.

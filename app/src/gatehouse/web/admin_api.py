@@ -16,11 +16,11 @@ from typing import Annotated, ClassVar
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .. import admin_service as admin
 from ..admin_service import Actor, AdminError, Invalid
+from ..hashing import off_loop
 from .admin_auth import authenticate, check_csrf, needs
 from .common import NO_STORE, gh, json_answer
 
@@ -151,7 +151,7 @@ async def get_user(user_id: UserId, actor: Actor = needs("users:read")):
 
 @router.post("/users", summary="Create a user", status_code=201)
 async def create_user(body: UserCreate, actor: Actor = needs("users:write")):
-    password_hash = await run_in_threadpool(admin.hash_new_password, body.password)
+    password_hash = await off_loop(admin.hash_new_password, body.password)
     user = admin.create_user(
         actor,
         username=body.username,
@@ -167,7 +167,7 @@ async def create_user(body: UserCreate, actor: Actor = needs("users:write")):
 async def update_user(request: Request, user_id: UserId, body: UserUpdate, actor: Actor = needs("users:write")):
     changes = body.model_dump(exclude_unset=True)
     if "password" in changes:
-        changes["password_hash"] = await run_in_threadpool(admin.hash_new_password, changes.pop("password"))
+        changes["password_hash"] = await off_loop(admin.hash_new_password, changes.pop("password"))
     return json_answer(admin.update_user(actor, user_id, changes, gh(request).issuer))
 
 

@@ -21,11 +21,11 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from .. import admin_service as admin
 from ..admin_service import Actor, AdminError, NotFound
+from ..hashing import off_loop
 from ..models import Session, User
 from ..users import ADMIN_PERMISSIONS, roles_and_permissions
 from .admin_api import ClientCreate, UserCreate
@@ -182,7 +182,7 @@ async def create_user(request: Request):
             email=values["email"] or None,
             name=values["name"] or None,
         )
-        password_hash = await run_in_threadpool(admin.hash_new_password, body.password)
+        password_hash = await off_loop(admin.hash_new_password, body.password)
         admin.create_user(
             _actor(request, me), username=body.username, password_hash=password_hash, email=body.email, name=body.name
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
+from starlette.responses import Response
 
 from ..oauth.server import SCOPES_SUPPORTED
-from .common import gh, json_answer
+from .common import gh
 
 router = APIRouter(tags=["discovery"])
 
@@ -59,11 +62,16 @@ def metadata(settings, signing_alg: str) -> dict:
     }
 
 
+CACHEABLE = {"Cache-Control": "public, max-age=300"}
+
+
 def _metadata(request: Request):
     state = gh(request)
-    return json_answer(
-        metadata(state.settings, state.settings.jwt_algorithm), headers={"Cache-Control": "public, max-age=300"}
-    )
+    cached = getattr(request.app.state, "metadata_json", None)
+    if cached is None:
+        body = metadata(state.settings, state.settings.jwt_algorithm)
+        cached = request.app.state.metadata_json = json.dumps(body, separators=(",", ":")).encode()
+    return Response(cached, media_type="application/json", headers=CACHEABLE)
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")
@@ -78,4 +86,4 @@ async def oauth_authorization_server(request: Request):
 
 @router.get("/jwks.json", summary="The public signing keys (JWKS)")
 async def jwks(request: Request):
-    return json_answer(gh(request).keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+    return Response(gh(request).keys.jwks_json(), media_type="application/json", headers=CACHEABLE)

@@ -6,11 +6,10 @@ import time
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse
 
 from .. import audit, metrics
-from ..hashing import burn_password_check, hash_password, needs_rehash, verify_password
+from ..hashing import burn_password_check, hash_password, needs_rehash, off_loop, verify_password
 from ..models import User
 from .common import client_ip, gh, page, read_form
 from .session_cookie import clear_cookie, current_session, ensure_session, safe_return_to, session_user, set_cookie
@@ -82,10 +81,10 @@ async def login(request: Request):
 
     user = User.get_or_none(User.username == username)
     if user is None or not user.is_active:
-        await run_in_threadpool(burn_password_check, password)
+        await off_loop(burn_password_check, password)
         ok = False
     else:
-        ok = await run_in_threadpool(verify_password, user.password_hash, password)
+        ok = await off_loop(verify_password, user.password_hash, password)
     if not ok:
         metrics.login_failures.labels("bad_credentials").inc()
         audit.record("login.failed", actor=username, ip=ip, reason="bad_credentials")
@@ -97,7 +96,7 @@ async def login(request: Request):
 
     state.limiter.clear_failures(username)
     if needs_rehash(user.password_hash):
-        User.update(password_hash=await run_in_threadpool(hash_password, password)).where(User.id == user.id).execute()
+        User.update(password_hash=await off_loop(hash_password, password)).where(User.id == user.id).execute()
     # A new session id at login: a planted cookie never becomes a signed-in session.
     state.sessions.end(session)
     value, _ = state.sessions.create(user_id=user.id, auth_time=int(time.time()))
