@@ -61,7 +61,7 @@ def _rate_limited(request: Request, client_id: str):
     settings = state.settings
     if not settings.rate_limit_enabled:
         return None
-    if state.limiter.allow(f"token:{client_id}", settings.rate_limit_token_per_minute, 60):
+    if state.limiter.allow_batched(f"token:{client_id}", settings.rate_limit_token_per_minute, 60):
         return None
     metrics.rate_limited.labels("token").inc()
     return json_answer(
