@@ -79,11 +79,11 @@ def requires(path: Path) -> list[Requirement]:
     return [Requirement(line) for line in metadata.get_all("Requires-Dist") or []]
 
 
-def walk(root: str, have: dict, environment: dict):
+def walk(roots: list[str], have: dict, environment: dict):
     """Return (needed names, missing requirements) for the target environment."""
     needed: dict[str, set] = {}
     missing: list[Requirement] = []
-    queue = [(root, frozenset(), None)]
+    queue = [(root, frozenset(), None) for root in roots]
     while queue:
         name, extras, requirement = queue.pop()
         if name in needed and extras <= needed[name]:
@@ -156,11 +156,13 @@ def main() -> None:
         app_wheel = next(house.glob("*.whl"))
         app_name = canonicalize_name(parse_wheel_filename(app_wheel.name)[0])
         target = target_options(args.python, args.arch, args.glibc)
-        pip("download", "-d", str(house), "-c", str(constraints), *target, str(app_wheel))
+        # pip itself too: hosts make the venv without it (no python3-venv
+        # package needed) and install everything with this wheel.
+        pip("download", "-d", str(house), "-c", str(constraints), *target, str(app_wheel), "pip")
 
         environment = marker_environment(args.python, args.arch)
         for _ in range(20):
-            needed, missing = walk(app_name, wheels(house), environment)
+            needed, missing = walk([app_name, "pip"], wheels(house), environment)
             if not missing:
                 break
             # Without the markers: pip would evaluate them for this interpreter again.
