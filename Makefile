@@ -73,5 +73,31 @@ up: venv ## start the lab containers, run site.yml and verify.yml, print the iss
 down: ## remove the lab containers and network
 	tests/lab/down.sh
 
+# `make secrets INVENTORY=inventories/<site> VAULT_PASSWORD_FILE=<file>`: the
+# file holds the site's vault password (or export ANSIBLE_VAULT_PASSWORD_FILE).
+# The lab inventories (inventories/lab*) use .lab/vault-pass, created here
+# (0600) on first use; runs against them need
+# ANSIBLE_VAULT_PASSWORD_FILE=.lab/vault-pass too.
+SECRETS_INVENTORY = $(or $(INVENTORY),inventories/lab)
+LAB_VAULT_PASS := $(CURDIR)/.lab/vault-pass
+
 secrets: venv ## generate every secret INVENTORY lacks (never overwrites one)
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/secrets.yml
+	@set -euo pipefail; \
+	site="$(SECRETS_INVENTORY)"; [[ -f "$$site" ]] && site="$$(dirname "$$site")"; \
+	if [[ -n "$(VAULT_PASSWORD_FILE)" ]]; then \
+	  export ANSIBLE_VAULT_PASSWORD_FILE="$(VAULT_PASSWORD_FILE)"; \
+	elif [[ -z "$${ANSIBLE_VAULT_PASSWORD_FILE:-}" && "$$(basename "$$site")" == lab* ]]; then \
+	  if [[ ! -s "$(LAB_VAULT_PASS)" ]]; then \
+	    mkdir -p "$(dir $(LAB_VAULT_PASS))"; \
+	    (umask 077; head -c 48 /dev/urandom | base64 | tr -d '\n/+=' >"$(LAB_VAULT_PASS)"); \
+	    echo "lab vault password: created $(LAB_VAULT_PASS)"; \
+	  fi; \
+	  chmod 600 "$(LAB_VAULT_PASS)"; \
+	  export ANSIBLE_VAULT_PASSWORD_FILE="$(LAB_VAULT_PASS)"; \
+	fi; \
+	if [[ -z "$${ANSIBLE_VAULT_PASSWORD_FILE:-}" ]] && grep -qs '^\$$ANSIBLE_VAULT' "$$site/group_vars/all/vault.yml"; then \
+	  echo "make secrets: no vault password for $$site/group_vars/all/vault.yml:" \
+	    "give VAULT_PASSWORD_FILE=<file holding it> (or export ANSIBLE_VAULT_PASSWORD_FILE)" >&2; \
+	  exit 2; \
+	fi; \
+	$(BIN)/ansible-playbook -i "$$site" playbooks/secrets.yml
