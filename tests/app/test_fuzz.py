@@ -350,10 +350,12 @@ def test_authorization_endpoint_never_answers_5xx(signed_in, webapp, spa, change
 
 
 @FUZZ
-@given(q=query, extra=headers, raw=body)
-def test_authorization_endpoint_never_answers_5xx_to_raw_junk(http, user, webapp, q, extra, raw):
-    send(http, "GET", "/api/v2/oauth/authorize", q, extra_headers=extra)
-    send(http, "POST", "/api/v2/oauth/authorize", body_ct=raw, extra_headers=extra)
+@given(via_post=st.booleans(), q=query, extra=headers, raw=body)
+def test_authorization_endpoint_never_answers_5xx_to_raw_junk(http, user, webapp, via_post, q, extra, raw):
+    if via_post:
+        send(http, "POST", "/api/v2/oauth/authorize", body_ct=raw, extra_headers=extra)
+    else:
+        send(http, "GET", "/api/v2/oauth/authorize", q, extra_headers=extra)
 
 
 @pytest.fixture
@@ -388,23 +390,28 @@ def test_login_never_answers_5xx(http, user, q, items, extra, raw, with_csrf):
 
 
 @FUZZ
-@given(q=query, items=pairs, extra=headers, raw=st.one_of(st.none(), body), as_user=st.booleans())
-def test_logout_pages_never_answer_5xx(signed_in, anonymous, webapp, q, items, extra, raw, as_user):
+@given(
+    path=st.sampled_from(["/logout", "/api/v2/oauth/logout"]),
+    q=query,
+    items=pairs,
+    extra=headers,
+    raw=st.one_of(st.none(), body),
+    as_user=st.booleans(),
+)
+def test_logout_pages_never_answer_5xx(signed_in, anonymous, webapp, path, q, items, extra, raw, as_user):
     http = signed_in if as_user else anonymous
     if as_user:
         extra.pop("Cookie", None)
     payload = raw if raw is not None else (_form(items), "application/x-www-form-urlencoded")
-    for path in ("/logout", "/api/v2/oauth/logout"):
-        send(http, "GET", path, q, extra_headers=extra)
-        send(http, "POST", path, body_ct=payload, extra_headers=extra)
+    send(http, "GET", path, q, extra_headers=extra)
+    send(http, "POST", path, body_ct=payload, extra_headers=extra)
 
 
 @FUZZ
-@given(q=query, extra=headers, raw=st.one_of(st.none(), body))
-def test_userinfo_never_answers_5xx(http, user, q, extra, raw):
-    for method in ("GET", "POST"):
-        response = send(http, method, "/api/v2/oauth/userinfo", q, body_ct=raw, extra_headers=extra)
-        assert_oauth_error(response)
+@given(method=st.sampled_from(["GET", "POST"]), q=query, extra=headers, raw=st.one_of(st.none(), body))
+def test_userinfo_never_answers_5xx(http, user, method, q, extra, raw):
+    response = send(http, method, "/api/v2/oauth/userinfo", q, body_ct=raw, extra_headers=extra)
+    assert_oauth_error(response)
 
 
 @FUZZ
