@@ -67,7 +67,7 @@ wheelhouse: venv ## build $(WHEELHOUSE)/: the app's wheel + pinned dependencies 
 	$(PY) roles/gatehouse/scripts/build-wheelhouse.py --app app --output $(WHEELHOUSE) \
 	  --python $(WHEELHOUSE_PYTHON) --arch $(WHEELHOUSE_ARCH) --glibc $(WHEELHOUSE_GLIBC)
 
-up: venv ## start the lab containers, run site.yml and verify.yml, print the issuer URL
+up: venv wheelhouse ## start the lab containers, run site.yml and verify.yml, print the issuer URL
 	tests/lab/up.sh $(LAB)
 
 down: ## remove the lab containers and network
