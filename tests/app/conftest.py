@@ -44,7 +44,9 @@ def pytest_report_header(config):
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, request):
+    """The server's environment; a test changes it with
+    @pytest.mark.parametrize("env", [{"VAR": "value"}], indirect=True)."""
     keys = tmp_path / "keys"
     values = {
         "ISSUER": ISSUER,
@@ -58,6 +60,7 @@ def env(tmp_path):
         "AUDIT_FLUSH_SECONDS": "0",
         "SESSION_SECRET": "s" * 40,
     }
+    values.update(getattr(request, "param", None) or {})
     return values
 
 

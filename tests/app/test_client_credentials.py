@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from conftest import basic, register
 
 TOKEN = "/api/v2/oauth/token"
@@ -141,3 +142,18 @@ def test_scope_not_registered_for_the_client_is_invalid_scope(http, service):
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
+
+
+@pytest.mark.parametrize("env", [{"RATE_LIMIT_TOKEN_PER_MINUTE": "2"}], indirect=True)
+def test_failed_authentication_does_not_spend_the_clients_rate_limit(http, service):
+    for _ in range(5):
+        assert (
+            http.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("service", "wrong")).status_code
+            == 401
+        )
+    for _ in range(2):
+        assert http.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic(*service)).status_code == 200
+    limited = http.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic(*service))
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "slow_down"
+    assert limited.headers["retry-after"] == "60"

@@ -43,14 +43,15 @@ def build(settings: Settings) -> Gatehouse:
     )
     clients = ClientCache(settings.client_cache_seconds)
     issuer = Issuer(settings, TokenSigner(keys, settings.issuer))
+    limiter = Limiter(cache)
     return Gatehouse(
         settings=settings,
         database=database,
         keys=keys,
         cache=cache,
-        limiter=Limiter(cache),
+        limiter=limiter,
         clients=clients,
         issuer=issuer,
-        oauth=OAuthServer(settings, clients, issuer),
+        oauth=OAuthServer(settings, clients, issuer, limiter),
         sessions=Sessions(settings.session_secret, settings.session_ttl),
     )

@@ -8,7 +8,9 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 
+from .. import metrics
 from ..config import Settings
+from ..ratelimit import Limiter
 from .clients import ClientCache
 from .grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant, S256CodeChallenge
 from .issuance import Issuer
@@ -77,12 +79,22 @@ class GatehouseRequest(OAuth2Request):
         return self._form
 
 
+class RateLimited(OAuth2Error):
+    error = "slow_down"
+    status_code = 429
+    description = "too many token requests for this client; retry later"
+
+    def get_headers(self):
+        return super().get_headers() + [("Retry-After", "60")]
+
+
 class OAuthServer(AuthorizationServer):
-    def __init__(self, settings: Settings, clients: ClientCache, issuer: Issuer):
+    def __init__(self, settings: Settings, clients: ClientCache, issuer: Issuer, limiter: Limiter):
         super().__init__(scopes_supported=SCOPES_SUPPORTED)
         self.settings = settings
         self.clients = clients
         self.issuer = issuer
+        self.limiter = limiter
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(RefreshTokenGrant)
@@ -106,7 +118,14 @@ class OAuthServer(AuthorizationServer):
         """Tokens are persisted as they are issued (see issuance.Issuer)."""
 
     def send_signal(self, name, *args, **kwargs):
-        pass
+        # The per-client token limit counts only requests the client has
+        # authenticated: nobody can spend another client's budget by sending
+        # requests with its client_id and a wrong secret.
+        if name == "after_authenticate_client" and self.settings.rate_limit_enabled:
+            client = kwargs["client"]
+            if not self.limiter.allow_batched(f"token:{client.client_id}", self.settings.rate_limit_token_per_minute):
+                metrics.rate_limited.labels("token").inc()
+                raise RateLimited()
 
     def create_oauth2_request(self, request):
         return request

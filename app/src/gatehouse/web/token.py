@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-
 from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 from fastapi import APIRouter, Request
 
-from .. import metrics
 from ..oauth.introspection import introspect
 from ..oauth.revocation import revoke
-from .common import gh, json_answer, oauth_answer, oauth_error, oauth_request, read_form, refuse_repeated
+from .common import gh, oauth_answer, oauth_error, oauth_request, read_form, refuse_repeated
 
 router = APIRouter(prefix="/api/v2/oauth", tags=["oauth"])
 
@@ -42,35 +39,6 @@ FORM_BODY = {
 }
 
 
-def _claimed_client_id(request: Request, items) -> str:
-    """Who the request says it is, for rate limiting before authentication."""
-    auth = request.headers.get("authorization", "")
-    if auth[:6].lower() == "basic ":
-        try:
-            return base64.b64decode(auth[6:], validate=True).decode().split(":", 1)[0][:100]
-        except (ValueError, UnicodeDecodeError):
-            return "invalid"
-    for key, value in items:
-        if key == "client_id":
-            return value[:100]
-    return "anonymous"
-
-
-def _rate_limited(request: Request, client_id: str):
-    state = gh(request)
-    settings = state.settings
-    if not settings.rate_limit_enabled:
-        return None
-    if state.limiter.allow_batched(f"token:{client_id}", settings.rate_limit_token_per_minute, 60):
-        return None
-    metrics.rate_limited.labels("token").inc()
-    return json_answer(
-        {"error": "slow_down", "error_description": "too many token requests for this client; retry later"},
-        status=429,
-        headers={"Retry-After": "60", "Cache-Control": "no-store"},
-    )
-
-
 @router.post("/token", summary="Token endpoint", openapi_extra=FORM_BODY)
 async def token(request: Request):
     try:
@@ -78,9 +46,6 @@ async def token(request: Request):
         refuse_repeated(items)
     except OAuth2Error as error:
         return oauth_error(error)
-    limited = _rate_limited(request, _claimed_client_id(request, items))
-    if limited is not None:
-        return limited
     status, body, headers = gh(request).oauth.create_token_response(oauth_request(request, items))
     return oauth_answer(status, body, headers)
 
