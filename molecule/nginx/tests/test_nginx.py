@@ -77,6 +77,14 @@ def test_security_headers(ip):
     assert resp.getheader("Server") == "nginx"  # no version
 
 
+def test_app_headers_win_and_are_not_duplicated(ip):
+    resp, _ = https(ip, "/framed")
+    assert resp.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+    assert resp.headers.get_all("Content-Security-Policy") == ["default-src 'self'"]
+    assert resp.headers.get_all("X-Content-Type-Options") == ["nosniff"]
+    assert len(resp.headers.get_all("Strict-Transport-Security")) == 1
+
+
 def test_tls_12_and_13_only(ip):
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
         resp, _ = https(ip, "/hello.txt", min_version=version, max_version=version)
