@@ -44,8 +44,9 @@ lint: venv ## ruff, yamllint, ansible-lint (production profile)
 
 test: lint test-app test-molecule ## lint, the app's tests, every molecule scenario
 
-test-molecule: venv
-	@if [ -x tests/lab/molecule-all.sh ]; then tests/lab/molecule-all.sh; else echo "no molecule scenarios yet"; fi
+test-molecule: venv ## argument specs equal defaults, then every molecule scenario (SCENARIOS="common nginx" for some)
+	$(BIN)/pytest -q tests/infra/test_argument_specs.py
+	tests/lab/molecule-all.sh $(SCENARIOS)
 
 bench: venv services ## benchmarks (wrk against gunicorn on MariaDB + Redis); prints figures
 	source .lab/services.env && $(BIN)/python tests/perf/run.py
