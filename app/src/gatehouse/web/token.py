@@ -50,44 +50,39 @@ async def token(request: Request):
     return oauth_answer(status, body, headers)
 
 
-def _authenticate(request: Request, items, endpoint: str):
-    oauth = gh(request).oauth
-    req = oauth_request(request, items)
+async def _token_request(request: Request, endpoint: str):
+    """Parse and authenticate an introspection or revocation request.
+
+    Returns (client, token, hint) or (None, error response, None).
+    """
     try:
-        return oauth.authenticate_client(req, SECRET_METHODS, endpoint), None
+        items = await read_form(request)
+        refuse_repeated(items)
+        client = gh(request).oauth.authenticate_client(oauth_request(request, items), SECRET_METHODS, endpoint)
     except InvalidClientError as error:
         error.status_code = 401
-        return None, oauth_error(error)
+        return None, oauth_error(error), None
+    except OAuth2Error as error:
+        return None, oauth_error(error), None
+    data = dict(items)
+    if not data.get("token"):
+        missing = oauth_answer(400, {"error": "invalid_request", "error_description": "Missing 'token'"}, [])
+        return None, missing, None
+    return client, data["token"], data.get("token_type_hint")
 
 
 @router.post("/introspect", summary="Token introspection (RFC 7662)", openapi_extra=FORM_BODY)
 async def introspection(request: Request):
-    try:
-        items = await read_form(request)
-        refuse_repeated(items)
-    except OAuth2Error as error:
-        return oauth_error(error)
-    client, failure = _authenticate(request, items, "introspection")
-    if failure is not None:
-        return failure
-    data = dict(items)
-    if not data.get("token"):
-        return oauth_answer(400, {"error": "invalid_request", "error_description": "Missing 'token'"}, [])
-    return oauth_answer(200, introspect(gh(request).oauth, data["token"], data.get("token_type_hint")), [])
+    client, token, hint = await _token_request(request, "introspection")
+    if client is None:
+        return token
+    return oauth_answer(200, introspect(gh(request).oauth, token, hint), [])
 
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)", openapi_extra=FORM_BODY)
 async def revocation(request: Request):
-    try:
-        items = await read_form(request)
-        refuse_repeated(items)
-    except OAuth2Error as error:
-        return oauth_error(error)
-    client, failure = _authenticate(request, items, "revocation")
-    if failure is not None:
-        return failure
-    data = dict(items)
-    if not data.get("token"):
-        return oauth_answer(400, {"error": "invalid_request", "error_description": "Missing 'token'"}, [])
-    revoke(gh(request).oauth, client, data["token"], data.get("token_type_hint"))
+    client, token, hint = await _token_request(request, "revocation")
+    if client is None:
+        return token
+    revoke(gh(request).oauth, client, token, hint)
     return oauth_answer(200, "", [])
