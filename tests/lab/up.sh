@@ -139,18 +139,9 @@ if [[ ! -s "$cert" || ! -s "$key" || "$(cat "$tls_dir/proxy.sans" 2>/dev/null)" 
 fi
 chmod 600 "$key"
 
-lab_vars="$LAB_DIR/lab-vars.yml"
-cat >"$lab_vars" <<VARS
----
-# Written by tests/lab/up.sh: the lab's TLS, from the lab CA (.lab/ca.pem).
-nginx_tls_mode: provided
-nginx_tls_certificate: $cert
-nginx_tls_certificate_key: $key
-nginx_server_name: localhost
-nginx_server_aliases: [$proxy]
-nginx_https_public_port: $issuer_port
-VARS
-chmod 600 "$lab_vars"
+# Written by earlier versions of this script; the lab inventories'
+# group_vars/proxies.yml now name the files above.
+rm -f "$LAB_DIR/lab-vars.yml"
 
 # --- secrets, site.yml, verify.yml -----------------------------------------
 if [[ -f playbooks/secrets.yml ]]; then
@@ -161,14 +152,14 @@ if [[ -s "$LAB_DIR/vault-pass" && -z "${ANSIBLE_VAULT_PASSWORD_FILE:-}" ]]; then
 fi
 
 if [[ -f site.yml ]]; then
-  log "ansible-playbook -i $inventory site.yml"
-  ansible-playbook -i "$inventory" -e "@$lab_vars" site.yml
+  log "ansible-playbook -i $inventory_dir site.yml"
+  ansible-playbook -i "$inventory_dir" site.yml
 else
   log "no site.yml yet: hosts are up, nothing deployed"
 fi
 if [[ -f playbooks/verify.yml && -f site.yml ]]; then
-  log "ansible-playbook -i $inventory playbooks/verify.yml"
-  ansible-playbook -i "$inventory" -e "@$lab_vars" playbooks/verify.yml
+  log "ansible-playbook -i $inventory_dir playbooks/verify.yml"
+  ansible-playbook -i "$inventory_dir" playbooks/verify.yml
 fi
 
 # --- where things are -------------------------------------------------------
