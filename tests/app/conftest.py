@@ -89,9 +89,7 @@ def state(settings):
     if gatehouse.cache.client is not None:
         gatehouse.cache.client.flushdb()
     yield gatehouse
-    if gatehouse.cache.client is not None:
-        gatehouse.cache.client.close()
-    gatehouse.database.close()
+    gatehouse.close()
 
 
 @pytest.fixture
@@ -103,6 +101,15 @@ def app(state):
 def http(app):
     with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
         yield client
+
+
+@pytest.fixture
+def second_app(settings, state):
+    """Another process of the same site: its own Gatehouse built from the same settings."""
+    other = build(settings)
+    with TestClient(create_app(state=other), base_url=ISSUER, follow_redirects=False) as client:
+        yield client
+    other.close()
 
 
 @pytest.fixture

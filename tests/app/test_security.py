@@ -65,17 +65,6 @@ def signed_in(user) -> bool:
     return Session.select().where(Session.user_id == user.id).exists()
 
 
-@pytest.fixture
-def second_app(settings, state):
-    """Another process of the same site: its own Gatehouse built from the same settings."""
-    other = build(settings)
-    with TestClient(create_app(state=other), base_url=ISSUER, follow_redirects=False) as client:
-        yield client
-    if other.cache.client is not None:
-        other.cache.client.close()
-    other.database.close()
-
-
 # Lockout --------------------------------------------------------------------
 
 
@@ -207,7 +196,7 @@ def redis_down(env):
     gatehouse = build_state(env)
     with TestClient(create_app(state=gatehouse), base_url=ISSUER, follow_redirects=False) as client:
         yield client
-    gatehouse.database.close()
+    gatehouse.close()
 
 
 @pytest.fixture
@@ -232,6 +221,16 @@ def test_code_flow_still_works_when_redis_is_unreachable(redis_down):
     webapp = register()
     code, verifier, _ = get_code(redis_down)
     assert redeem(redis_down, code, verifier, webapp).status_code == 200
+
+
+def test_revoked_tokens_stay_inactive_when_redis_is_unreachable(redis_down, service_without_redis):
+    """Without Redis to announce revocations, every check asks the database."""
+    token = client_credentials(redis_down, service_without_redis).json()["access_token"]
+    introspect = {"data": {"token": token}, "headers": basic(*service_without_redis)}
+    assert redis_down.post("/api/v2/oauth/introspect", **introspect).json()["active"]
+    assert redis_down.post("/api/v2/oauth/revoke", **introspect).status_code == 200
+    assert redis_down.post("/api/v2/oauth/introspect", **introspect).json() == {"active": False}
+    assert not redis_down.app.state.gatehouse.issuer.revocations.mirrored
 
 
 def test_health_reports_the_cache_disconnected_and_status_degraded(redis_down):

@@ -16,6 +16,7 @@ from .oauth.clients import ClientCache
 from .oauth.issuance import Issuer
 from .oauth.server import OAuthServer
 from .ratelimit import Limiter
+from .revocations import RevocationList
 from .sessions import Sessions
 from .tokens import TokenSigner
 
@@ -32,6 +33,13 @@ class Gatehouse:
     oauth: OAuthServer
     sessions: Sessions
 
+    def close(self) -> None:
+        """Stop the background listener and let go of Redis and the database (tests build many)."""
+        self.issuer.revocations.close()
+        if self.cache.client is not None:
+            self.cache.client.close()
+        self.database.close()
+
 
 def build(settings: Settings) -> Gatehouse:
     audit.FLUSH_SECONDS = settings.audit_flush_seconds
@@ -42,7 +50,7 @@ def build(settings: Settings) -> Gatehouse:
         settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master, settings.redis_timeout_ms
     )
     clients = ClientCache(settings.client_cache_seconds)
-    issuer = Issuer(settings, TokenSigner(keys, settings.issuer))
+    issuer = Issuer(settings, TokenSigner(keys, settings.issuer), RevocationList(cache))
     limiter = Limiter(cache)
     return Gatehouse(
         settings=settings,

@@ -23,18 +23,21 @@ class UserError(ValueError):
 
 
 def roles_and_permissions(user_id: int) -> tuple[list[str], list[str]]:
-    roles = [r.name for r in Role.select(Role.name).join(UserRole).where(UserRole.user == user_id).order_by(Role.name)]
-    permissions = [
-        p.name
-        for p in Permission.select(Permission.name)
-        .join(RolePermission)
+    """The user's role names and the union of their permissions, sorted; one query (it runs on every token)."""
+    rows = (
+        UserRole.select(Role.name, Permission.name)
         .join(Role)
-        .join(UserRole)
+        .join(RolePermission, peewee.JOIN.LEFT_OUTER, on=(RolePermission.role == Role.id))
+        .join(Permission, peewee.JOIN.LEFT_OUTER, on=(Permission.id == RolePermission.permission))
         .where(UserRole.user == user_id)
-        .distinct()
-        .order_by(Permission.name)
-    ]
-    return roles, permissions
+        .tuples()
+    )
+    roles, permissions = set(), set()
+    for role, permission in rows:
+        roles.add(role)
+        if permission is not None:
+            permissions.add(permission)
+    return sorted(roles), sorted(permissions)
 
 
 def has_permission(user_id: int, permission: str) -> bool:

@@ -15,15 +15,17 @@ from .. import audit, metrics
 from ..config import Settings
 from ..db import database
 from ..hashing import digest, new_token
-from ..models import Grant, RefreshToken, Revocation, User
+from ..models import Grant, RefreshToken, User
+from ..revocations import RevocationList
 from ..tokens import TokenSigner
 from ..users import oidc_claims, roles_and_permissions
 
 
 class Issuer:
-    def __init__(self, settings: Settings, signer: TokenSigner):
+    def __init__(self, settings: Settings, signer: TokenSigner, revocations: RevocationList):
         self.settings = settings
         self.signer = signer
+        self.revocations = revocations
 
     # Grants ------------------------------------------------------------------
     def new_grant(self, client_id: str, user_id: int, scope: str, auth_time: int) -> Grant:
@@ -48,21 +50,21 @@ class Issuer:
             ).execute()
             # Access tokens of this grant stay valid JWTs until they expire;
             # the revocation row makes introspection and userinfo refuse them.
-            Revocation.insert(
-                id=grant_id, expires_at=now + self.settings.max_token_lifetime
-            ).on_conflict_ignore().execute()
+            self.revocations.insert(grant_id, now + self.settings.max_token_lifetime)
+        self.revocations.announce(grant_id)
         if updated:
             metrics.tokens_revoked.labels(reason).inc()
 
     def revoke_access_token(self, claims: dict) -> None:
-        Revocation.insert(id=claims["jti"], expires_at=claims["exp"]).on_conflict_ignore().execute()
+        self.revocations.insert(claims["jti"], claims["exp"])
+        self.revocations.announce(claims["jti"])
         metrics.tokens_revoked.labels("access_token").inc()
 
     def is_revoked(self, claims: dict) -> bool:
         ids = [claims.get("jti")]
         if claims.get("gid"):
             ids.append(claims["gid"])
-        return Revocation.select(Revocation.id).where(Revocation.id.in_(ids)).exists()
+        return self.revocations.any_revoked(ids)
 
     # Tokens ------------------------------------------------------------------
     def client_credentials(self, client, scope: str) -> dict:
