@@ -92,18 +92,15 @@ def refresh_pool(env: dict, user_id: int, count: int, path: Path) -> float:
     rotating one never touches another's family.
     """
     from gatehouse.hashing import digest, new_token
-    from gatehouse.keys import KeySet
+    from gatehouse.config import load_settings
+    from gatehouse.context import build
     from gatehouse.models import Grant, RefreshToken, User
-    from gatehouse.oauth.clients import ClientCache
-    from gatehouse.oauth.issuance import Issuer
-    from gatehouse.tokens import TokenSigner
 
     started = time.monotonic()
-    settings, database = _open(env)
-    issuer = Issuer(
-        settings, TokenSigner(KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path), settings.issuer)
-    )
-    client = ClientCache(0).get(WEB_CLIENT)
+    # The server's own wiring (context.build), so the first token is issued exactly as the server would.
+    state = build(load_settings(env))
+    database, issuer = state.database, state.issuer
+    client = state.clients.get(WEB_CLIENT)
     user = User.get_by_id(user_id)
     with database.atomic():
         grant = issuer.new_grant(WEB_CLIENT, user.id, USER_SCOPE, int(time.time()))
@@ -139,7 +136,7 @@ def refresh_pool(env: dict, user_id: int, count: int, path: Path) -> float:
             flush()
     if batch_tokens:
         flush()
-    database.close()
+    state.close()
     with open(path, "w") as handle:
         handle.writelines(token + "\n" for token in tokens)
     return time.monotonic() - started

@@ -39,6 +39,9 @@ def setup_logging(level: str = "INFO", fmt: str = "json", path: str = "") -> Non
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # Neither format prints a source file or line: skip the stack walk that
+    # finds them for every record (an access line per request adds up).
+    logging._srcfile = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -15,6 +15,7 @@ from ..config import Settings, load_settings
 from ..context import Gatehouse, build
 from . import authorize, discovery, health, login, logout, token, userinfo
 from .common import json_answer
+from .hot_routes import HotRoutes
 from .middleware import RequestMiddleware
 
 log = logging.getLogger("gatehouse")
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, state: Gatehouse | None = None)
         log.exception("unhandled error")
         return json_answer({"error": "server_error", "error_description": "internal error"}, status=500)
 
+    # Added first, so it runs inside RequestMiddleware (request id, headers, metrics, access log).
+    app.add_middleware(HotRoutes)
     app.add_middleware(RequestMiddleware)
     return app
 
