@@ -91,9 +91,9 @@ def refresh_pool(env: dict, user_id: int, count: int, path: Path) -> float:
     stores, one grant per token as if each came from its own sign-in, so
     rotating one never touches another's family.
     """
-    from gatehouse.hashing import digest, new_token
     from gatehouse.config import load_settings
     from gatehouse.context import build
+    from gatehouse.hashing import digest, new_token
     from gatehouse.models import Grant, RefreshToken, User
 
     started = time.monotonic()

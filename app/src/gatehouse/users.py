@@ -6,6 +6,7 @@ import time
 
 import peewee
 
+from .compiled import Compiled
 from .hashing import hash_password
 from .models import Permission, Role, RolePermission, User, UserRole
 
@@ -22,18 +23,23 @@ class UserError(ValueError):
     pass
 
 
-def roles_and_permissions(user_id: int) -> tuple[list[str], list[str]]:
-    """The user's role names and the union of their permissions, sorted; one query (it runs on every token)."""
-    rows = (
+_ROLES_AND_PERMISSIONS = Compiled(
+    lambda user_id: (
         UserRole.select(Role.name, Permission.name)
         .join(Role)
         .join(RolePermission, peewee.JOIN.LEFT_OUTER, on=(RolePermission.role == Role.id))
         .join(Permission, peewee.JOIN.LEFT_OUTER, on=(Permission.id == RolePermission.permission))
         .where(UserRole.user == user_id)
         .tuples()
-    )
+    ),
+    arity=1,
+)
+
+
+def roles_and_permissions(user_id: int) -> tuple[list[str], list[str]]:
+    """The user's role names and the union of their permissions, sorted; one query (it runs on every token)."""
     roles, permissions = set(), set()
-    for role, permission in rows:
+    for role, permission in _ROLES_AND_PERMISSIONS.rows(user_id):
         roles.add(role)
         if permission is not None:
             permissions.add(permission)

@@ -22,6 +22,7 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from .. import audit
+from ..compiled import Compiled
 from ..hashing import digest
 from ..models import AuthorizationCode, Grant, RefreshToken, User
 
@@ -150,6 +151,26 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+# The refresh path's statements, compiled once (gatehouse.compiled): refresh is the busiest write path.
+_REFRESH_TOKEN_WITH_GRANT_AND_USER = Compiled(
+    lambda token_digest: (
+        RefreshToken.select(RefreshToken, Grant, User)
+        .join(Grant, on=(Grant.id == RefreshToken.grant_id), attr="grant")
+        .switch(RefreshToken)
+        .join(User, on=(User.id == RefreshToken.user_id), attr="user")
+        .where(RefreshToken.token_digest == token_digest)
+        .limit(1)
+    ),
+    arity=1,
+)
+_CLAIM_REFRESH_TOKEN = Compiled(
+    lambda now, token_id: RefreshToken.update(rotated_at=now).where(
+        (RefreshToken.id == token_id) & RefreshToken.rotated_at.is_null()
+    ),
+    arity=2,
+)
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS + ["none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -160,11 +181,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         now = int(time.time())
         if row.revoked_at or row.expires_at <= now:
             return False
-        claimed = (
-            RefreshToken.update(rotated_at=now)
-            .where((RefreshToken.id == row.id) & RefreshToken.rotated_at.is_null())
-            .execute()
-        )
+        claimed = _CLAIM_REFRESH_TOKEN.rowcount(now, row.id)
         if not claimed:
             self.server.issuer.revoke_grant(row.grant_id, "refresh_replay")
             audit.record("refresh.replay_detected", actor=row.client_id, subject=str(row.user_id), gid=row.grant_id)
@@ -180,14 +197,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row = None
         if len(presented) <= 512:
             # The token, its grant and its user in one round trip: refresh is the busiest write path.
-            row = (
-                RefreshToken.select(RefreshToken, Grant, User)
-                .join(Grant, on=(Grant.id == RefreshToken.grant_id), attr="grant")
-                .switch(RefreshToken)
-                .join(User, on=(User.id == RefreshToken.user_id), attr="user")
-                .where(RefreshToken.token_digest == digest(presented))
-                .get_or_none()
-            )
+            row = _REFRESH_TOKEN_WITH_GRANT_AND_USER.first(digest(presented))
         # A token of another client is treated as unknown, and not claimed.
         if row is None or row.client_id != client.client_id:
             raise InvalidGrantError("Invalid 'refresh_token' in request.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from .. import audit, metrics
+from ..compiled import Compiled
 from ..config import Settings
 from ..db import database
 from ..hashing import digest, new_token
@@ -19,6 +20,20 @@ from ..models import Grant, RefreshToken, User
 from ..revocations import RevocationList
 from ..tokens import TokenSigner
 from ..users import oidc_claims, roles_and_permissions
+
+# Written with every refresh token issued (gatehouse.compiled).
+_INSERT_REFRESH_TOKEN = Compiled(
+    lambda token_digest, grant_id, client_id, user_id, scope, issued_at, expires_at: RefreshToken.insert(
+        token_digest=token_digest,
+        grant_id=grant_id,
+        client_id=client_id,
+        user_id=user_id,
+        scope=scope,
+        issued_at=issued_at,
+        expires_at=expires_at,
+    ),
+    arity=7,
+)
 
 
 class Issuer:
@@ -107,14 +122,8 @@ class Issuer:
         token = self._response(access_token, scope)
         if include_refresh:
             refresh = new_token(32)
-            RefreshToken.create(
-                token_digest=digest(refresh),
-                grant_id=grant.id,
-                client_id=client.client_id,
-                user_id=user.id,
-                scope=scope,
-                issued_at=claims["iat"],
-                expires_at=grant.expires_at,
+            _INSERT_REFRESH_TOKEN.insert(
+                digest(refresh), grant.id, client.client_id, user.id, scope, claims["iat"], grant.expires_at
             )
             token["refresh_token"] = refresh
         if include_id_token:
