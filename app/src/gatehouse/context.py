@@ -9,7 +9,7 @@ import peewee
 from . import audit
 from .cache import Cache
 from .config import Settings
-from .db import open_database
+from .db import configure_database_threads, open_database
 from .hashing import configure_password_hasher
 from .keys import KeySet
 from .oauth.clients import ClientCache
@@ -45,6 +45,7 @@ def build(settings: Settings) -> Gatehouse:
     audit.FLUSH_SECONDS = settings.audit_flush_seconds
     configure_password_hasher(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism)
     database = open_database(settings.database_url, settings.database_max_connections)
+    configure_database_threads(max(1, min(8, settings.database_max_connections // 2)))
     keys = KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path)
     cache = Cache(
         settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master, settings.redis_timeout_ms

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import peewee
@@ -72,6 +74,30 @@ def open_database(url: str, max_connections: int = 20) -> peewee.Database:
         )
     database.initialize(db)
     return db
+
+
+# Request work that waits on several database round trips (the
+# authorization_code and refresh_token grants) runs on these threads, so the
+# event loop serves other requests while one waits on MariaDB; PyMySQL
+# releases the GIL while it waits. Each thread holds one pooled connection,
+# so there are far fewer of them than DATABASE_MAX_CONNECTIONS.
+_database_threads: ThreadPoolExecutor | None = None
+
+
+def configure_database_threads(count: int) -> None:
+    global _database_threads
+    if _database_threads is not None:
+        _database_threads.shutdown(wait=False)
+    _database_threads = ThreadPoolExecutor(max_workers=count, thread_name_prefix="database")
+
+
+async def on_database_thread(function, *args):
+    if getattr(database.obj, "database", None) == ":memory:":
+        # Every thread would open its own, empty, in-memory SQLite database.
+        return function(*args)
+    if _database_threads is None:
+        configure_database_threads(4)
+    return await asyncio.get_running_loop().run_in_executor(_database_threads, function, *args)
 
 
 def connections_open() -> int:

@@ -53,6 +53,8 @@ class Limiter:
         self.local = LocalCounters()
         # window key -> [unsent hits, shared total at last sync, time of last sync]
         self._batched: dict[str, list] = {}
+        # The token endpoint's grants run on the loop and on the database threads.
+        self._batched_lock = threading.Lock()
 
     def hit(self, key: str, window: int) -> int:
         """Count one event in the current window; return the count so far."""
@@ -76,6 +78,10 @@ class Limiter:
         to the shared counter with one INCRBY per SYNC_SECONDS (and at once
         when this process's estimate reaches the limit), so a limit can be
         overshot by what the other processes admit within SYNC_SECONDS."""
+        with self._batched_lock:
+            return self._allow_batched(key, limit, window)
+
+    def _allow_batched(self, key: str, limit: int, window: int) -> bool:
         slot = int(time.time()) // window
         full = f"gh:rl:{key}:{slot}"
         entry = self._batched.get(full)

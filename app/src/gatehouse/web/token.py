@@ -5,6 +5,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 from fastapi import APIRouter, Request
 
+from ..db import on_database_thread
 from ..oauth.introspection import introspect
 from ..oauth.revocation import revoke
 from .common import gh, oauth_answer, oauth_error, oauth_request, read_form, refuse_repeated
@@ -12,6 +13,9 @@ from .common import gh, oauth_answer, oauth_error, oauth_request, read_form, ref
 router = APIRouter(prefix="/api/v2/oauth", tags=["oauth"])
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
+# Grants that make several database round trips run on the database threads
+# (db.on_database_thread); client_credentials makes none and stays on the loop.
+DATABASE_GRANTS = {"authorization_code", "refresh_token"}
 
 FORM_BODY = {
     "requestBody": {
@@ -46,7 +50,11 @@ async def token(request: Request):
         refuse_repeated(items)
     except OAuth2Error as error:
         return oauth_error(error)
-    status, body, headers = gh(request).oauth.create_token_response(oauth_request(request, items))
+    server = gh(request).oauth
+    if dict(items).get("grant_type") in DATABASE_GRANTS:
+        status, body, headers = await on_database_thread(server.create_token_response, oauth_request(request, items))
+    else:
+        status, body, headers = server.create_token_response(oauth_request(request, items))
     return oauth_answer(status, body, headers)
 
 
