@@ -1,0 +1,29 @@
+"""The `preflight` fixture of the tests/infra/test_*_preflight.py files.
+
+Molecule's testinfra verifier also loads this file (with
+test_gatehouse_service.py and test_mysql_replication.py); it only adds a
+fixture those files do not use.
+"""
+
+import os
+
+import preflight as harness
+import pytest
+
+
+@pytest.fixture(scope="session")
+def preflight(request, tmp_path_factory):
+    """Returns run(site) -> Run, the outcome of site.yml's preflight on `site`.
+
+    On first use it starts the runs of every module-level Site of the
+    selected tests' modules, PREFLIGHT_JOBS (default 4) at a time, so they
+    are ready, or running, when their tests ask.
+    """
+    runner = harness.Runner(tmp_path_factory.mktemp("preflight"), int(os.environ.get("PREFLIGHT_JOBS", "4")))
+    modules = {item.module for item in request.session.items if "preflight" in getattr(item, "fixturenames", ())}
+    for module in sorted(modules, key=lambda m: m.__name__):
+        for value in vars(module).values():
+            if isinstance(value, harness.Site):
+                runner.submit(value)
+    yield runner.run
+    runner.close()
