@@ -12,34 +12,11 @@ def databases(primaries, replicas, **hostvars):
     return Site(groups={"db_primary": primaries, "db_replicas": replicas}, hostvars=hostvars)
 
 
-WRONG_TYPES = databases(
-    ["wrong-types"],
-    [],
-    **{
-        "wrong-types": {
-            "mysql_server_id": "seven",
-            "mysql_skip_name_resolve": "perhaps",
-            "mysql_app_privileges": {"SELECT": True},
-        }
-    },
-)
 SAME_SERVER_ID = databases(["db-a"], ["db-b"], **{"db-a": {"mysql_server_id": 7}, "db-b": {"mysql_server_id": 7}})
 REPLICAS_WITHOUT_PRIMARY = databases([], ["db-b", "db-c"])
 NO_REPLICATION_PASSWORD = Site(
     groups={"db_primary": ["db-a"], "db_replicas": ["db-b"]}, vars={"mysql_replication_password": ""}
 )
-
-
-def test_a_text_where_an_int_is_specified_is_refused(preflight):
-    assert_refused(preflight(WRONG_TYPES), "wrong-types", "'mysql_server_id' is of type str", "to int")
-
-
-def test_a_text_where_a_bool_is_specified_is_refused(preflight):
-    assert_refused(preflight(WRONG_TYPES), "wrong-types", "'mysql_skip_name_resolve' is of type str", "to bool")
-
-
-def test_a_mapping_where_a_list_is_specified_is_refused(preflight):
-    assert_refused(preflight(WRONG_TYPES), "wrong-types", "'mysql_app_privileges' is of type dict", "to list")
 
 
 def test_two_hosts_with_the_same_server_id_are_refused(preflight):

@@ -12,15 +12,6 @@ def proxies(**hostvars):
     return Site(groups={"proxies": list(hostvars)}, hostvars=hostvars)
 
 
-WRONG_TYPES = proxies(
-    **{
-        "wrong-types": {
-            "nginx_status_port": "stub",
-            "nginx_hsts_include_subdomains": "perhaps",
-            "nginx_real_ip_from": {"10.0.0.0/8": True},
-        }
-    }
-)
 UNKNOWN_TLS_MODE = proxies(acme={"nginx_tls_mode": "acme"})
 PROVIDED_WITHOUT_FILES = proxies(
     **{
@@ -32,18 +23,6 @@ PROVIDED_WITHOUT_FILES = proxies(
         },
     }
 )
-
-
-def test_a_text_where_an_int_is_specified_is_refused(preflight):
-    assert_refused(preflight(WRONG_TYPES), "wrong-types", "'nginx_status_port' is of type str", "to int")
-
-
-def test_a_text_where_a_bool_is_specified_is_refused(preflight):
-    assert_refused(preflight(WRONG_TYPES), "wrong-types", "'nginx_hsts_include_subdomains' is of type str", "to bool")
-
-
-def test_a_mapping_where_a_list_is_specified_is_refused(preflight):
-    assert_refused(preflight(WRONG_TYPES), "wrong-types", "'nginx_real_ip_from' is of type dict", "to list")
 
 
 def test_an_unknown_tls_mode_is_refused(preflight):
