@@ -16,6 +16,8 @@ PASSWORD = redis_hosts(
     **{
         "short-password": {"redis_password": "short"},
         "spaced-password": {"redis_password": "a password with spaces"},
+        # The argument specs turn anything into a string; the preflight does not.
+        "listed-password": {"redis_password": ["preflight-redis-password-0123456789"]},
     }
 )
 SETTINGS = redis_hosts(
@@ -46,6 +48,12 @@ def test_the_password_must_not_hold_whitespace(preflight):
         "redis_password must be set",
         "without whitespace",
         assertion=r"redis_password is not search('\s')",
+    )
+
+
+def test_the_password_must_be_a_string(preflight):
+    assert_refused(
+        preflight(PASSWORD), "listed-password", "redis_password must be set", assertion="redis_password is string"
     )
 
 
