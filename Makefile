@@ -52,8 +52,10 @@ test: lint test-app test-infra ## lint, the app's tests, the inventory checks, t
 
 # Argument specs equal the defaults, and bad inventory values stop site.yml in
 # its preflight before any host changes (tests/infra/test_*_preflight.py run
-# the real site.yml against this machine in check mode). The other files in
-# tests/infra are testinfra checks the molecule scenarios run in containers.
+# the real site.yml against this machine in check mode, PREFLIGHT_JOBS runs at
+# a time, default 4; their harness is tests/infra/preflight.py). The other
+# test files in tests/infra are testinfra checks the molecule scenarios run in
+# containers.
 test-infra: venv ## argument specs, and bad inventory values refused before any change
 	$(BIN)/pytest -q tests/infra/test_argument_specs.py tests/infra/test_*_preflight.py
 

@@ -253,14 +253,15 @@ class Runner:
             f"all:\n  hosts:\n    {STANDIN}:\n      ansible_connection: local\n"
             f"      ansible_python_interpreter: {sys.executable}\n"
         )
-        subprocess.run(
+        result = subprocess.run(
             [str(BIN / "ansible"), "-i", str(inventory), STANDIN, "-m", "ansible.builtin.setup"],
             cwd=REPO,
             env=self._env(directory),
             capture_output=True,
-            check=True,
+            text=True,
             timeout=300,
         )
+        assert result.returncode == 0, f"gathering this machine's facts failed:\n{result.stdout[-2000:]}{result.stderr}"
         (cached,) = [p for p in directory.iterdir() if p.name.endswith(STANDIN)]
         return cached.name[: -len(STANDIN)], cached
 
