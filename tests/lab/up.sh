@@ -4,12 +4,17 @@
 # 1. a Docker engine and the lab image (debootstrap, nothing pulled);
 # 2. one container per host of the lab inventory, named after it, on the
 #    network gatehouse-lab; the proxy's 443 published on 127.0.0.1:8443;
-# 3. a lab CA (.lab/ca.pem) and a certificate it signs for the proxy, handed
-#    to the nginx role's `provided` TLS mode (.lab/lab-vars.yml);
+# 3. a lab CA (.lab/ca.pem) and a certificate it signs for the proxy
+#    (.lab/tls/proxy.{crt,key}), which the lab inventories' group_vars/proxies.yml
+#    hand to the nginx role's `provided` TLS mode;
 # 4. the inventory's secrets (make secrets; never overwritten);
-# 5. site.yml, then playbooks/verify.yml;
+# 5. site.yml, then playbooks/verify.yml, with nothing but the inventory:
+#    `ansible-playbook -i inventories/lab site.yml` by hand (with
+#    ANSIBLE_VAULT_PASSWORD_FILE=.lab/vault-pass) does the same;
 # 6. the issuer URL and where the admin credentials are.
-# Running it again reuses the containers, the CA and the secrets.
+# Running it again reuses the containers, the CA and the secrets, and
+# site.yml then reports changed=0 (unless app/ changed: the wheelhouse is
+# rebuilt from it and a new wheel is deployed).
 set -euo pipefail
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
