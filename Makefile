@@ -42,10 +42,12 @@ lint: venv ## ruff, yamllint, ansible-lint (production profile)
 	$(BIN)/ruff check app tests
 	@if [ -d roles ] && [ -n "$$(ls -A roles)" ]; then $(BIN)/yamllint -s . && $(BIN)/ansible-lint --profile production; fi
 
-# The scenarios `make test` runs. appliance and cluster (site.yml on one and
-# on seven containers) run with `make test-molecule SCENARIOS="appliance cluster"`;
-# they join this list once they pass end to end on the CI machine.
-TEST_SCENARIOS ?= common mysql redis nginx
+# The scenarios `make test` runs, one after another: the role scenarios, then
+# appliance (site.yml and verify.yml on one container, with a check-mode run
+# first) and cluster (site.yml on the lab's cluster topology, seven
+# containers: replication, failover of an auth server behind nginx, the
+# firewall between the hosts). Each builds its own wheelhouse from app/.
+TEST_SCENARIOS ?= common mysql redis nginx appliance cluster
 
 test: lint test-app test-infra ## lint, the app's tests, the inventory checks, the molecule scenarios (TEST_SCENARIOS)
 	$(MAKE) test-molecule SCENARIOS="$(TEST_SCENARIOS)"
