@@ -71,3 +71,10 @@ class Compiled:
 
     def insert(self, *values) -> None:
         self._execute(values)
+
+    def insert_many(self, rows) -> None:
+        """An INSERT for each tuple of values, in one executemany (PyMySQL sends one multi-row INSERT)."""
+        if self._for is not database.obj:
+            self._compile()
+        params = [[values[s] if isinstance(s, int) else s[1] for s in self._slots] for values in rows]
+        database.cursor().executemany(self._sql, params)
