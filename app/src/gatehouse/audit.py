@@ -50,7 +50,7 @@ FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 500
 
 
-COLUMNS = ("created_at", "event", "actor", "subject", "ip", "request_id", "details")
+COLUMNS = tuple(name for name in AuditLog._meta.sorted_field_names if name != "id")
 # Hundreds of rows a second at full load: compiled once and sent as one multi-row
 # INSERT, so building the statement does not hold the GIL against the event loop.
 _INSERT_ROW = Compiled(lambda *values: AuditLog.insert(dict(zip(COLUMNS, values, strict=True))), arity=len(COLUMNS))

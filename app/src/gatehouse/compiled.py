@@ -48,22 +48,28 @@ class Compiled:
             raise ValueError(f"parameters {sorted(missing)} do not appear in the compiled query")
         self._query, self._sql, self._slots, self._for = query, sql, slots, database.obj
 
-    def _execute(self, values):
+    def _params(self, values) -> list:
+        """The bound values of one execution, compiling first for a database not seen yet."""
         if len(values) != self._arity:
             raise TypeError(f"expected {self._arity} values, got {len(values)}")
         if self._for is not database.obj:
             self._compile()
-        params = [values[s] if isinstance(s, int) else s[1] for s in self._slots]
+        return [values[s] if isinstance(s, int) else s[1] for s in self._slots]
+
+    def _execute(self, values):
+        params = self._params(values)  # first: it compiles, and so sets self._sql
         return database.execute_sql(self._sql, params)
+
+    def _rows(self, values):
+        cursor = self._execute(values)  # first: it compiles, and so sets self._query
+        return self._query._get_cursor_wrapper(cursor)
 
     def first(self, *values):
         """The first row of a SELECT (as the query would give it), or None."""
-        cursor = self._execute(values)
-        return next(iter(self._query._get_cursor_wrapper(cursor)), None)
+        return next(iter(self._rows(values)), None)
 
     def rows(self, *values) -> list:
-        cursor = self._execute(values)  # first: it compiles, and so sets self._query
-        return list(self._query._get_cursor_wrapper(cursor))
+        return list(self._rows(values))
 
     def rowcount(self, *values) -> int:
         """Rows an UPDATE or DELETE changed."""
@@ -74,7 +80,5 @@ class Compiled:
 
     def insert_many(self, rows) -> None:
         """An INSERT for each tuple of values, in one executemany (PyMySQL sends one multi-row INSERT)."""
-        if self._for is not database.obj:
-            self._compile()
-        params = [[values[s] if isinstance(s, int) else s[1] for s in self._slots] for values in rows]
+        params = [self._params(values) for values in rows]  # first: they compile
         database.cursor().executemany(self._sql, params)

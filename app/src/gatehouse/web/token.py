@@ -50,11 +50,12 @@ async def token(request: Request):
         refuse_repeated(items)
     except OAuth2Error as error:
         return oauth_error(error)
-    server = gh(request).oauth
-    if dict(items).get("grant_type") in DATABASE_GRANTS:
-        status, body, headers = await on_database_thread(server.create_token_response, oauth_request(request, items))
+    create = gh(request).oauth.create_token_response
+    parsed = oauth_request(request, items)
+    if parsed.form.get("grant_type") in DATABASE_GRANTS:
+        status, body, headers = await on_database_thread(create, parsed)
     else:
-        status, body, headers = server.create_token_response(oauth_request(request, items))
+        status, body, headers = create(parsed)
     return oauth_answer(status, body, headers)
 
 
