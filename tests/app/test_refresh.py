@@ -90,3 +90,32 @@ def test_client_without_refresh_grant_gets_no_refresh_token(http, user, state):
     response = redeem(http, code, verifier, client)
     assert response.status_code == 200, response.text
     assert "refresh_token" not in response.json()
+
+
+def _claims(access_token: str) -> dict:
+    import base64
+    import json
+
+    payload = access_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_access_tokens_carry_the_users_current_roles_and_permissions(http, user, webapp, state):
+    from gatehouse.models import Permission, Role, RolePermission, UserRole
+
+    editor = Role.create(name="editor")
+    viewer = Role.create(name="viewer")  # a role without permissions still counts
+    for name in ("docs:write", "docs:read"):
+        RolePermission.create(role=editor, permission=Permission.create(name=name))
+    UserRole.create(user=user, role=editor)
+    UserRole.create(user=user, role=viewer)
+    first = _tokens(http, webapp)
+    claims = _claims(first["access_token"])
+    assert (claims["roles"], claims["permissions"]) == (["editor", "viewer"], ["docs:read", "docs:write"])
+    refreshed = _refresh(http, webapp, first["refresh_token"]).json()
+    claims = _claims(refreshed["access_token"])
+    assert (claims["roles"], claims["permissions"]) == (["editor", "viewer"], ["docs:read", "docs:write"])
+    # Refresh reads them anew: a role taken away is gone from the next token.
+    UserRole.delete().where(UserRole.role == editor).execute()
+    claims = _claims(_refresh(http, webapp, refreshed["refresh_token"]).json()["access_token"])
+    assert (claims["roles"], "permissions" in claims) == (["viewer"], False)

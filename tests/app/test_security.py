@@ -288,13 +288,23 @@ def test_session_cookie_is_not_secure_when_the_issuer_is_http(http):
     assert "secure" not in cookie
 
 
-def test_login_issues_a_new_session_id(http, user):
+def test_login_issues_a_new_session_id(http, state, user):
     http.get("/login")
     before = http.cookies.get("gatehouse_session")
+    csrf_before = state.sessions.load(before).csrf_token
     login(http)
     after = http.cookies.get("gatehouse_session")
     assert before and after and before != after
     assert Session.select().count() == 1  # the pre-login session is gone
+    assert state.sessions.load(before) is None
+    assert state.sessions.load(after).csrf_token != csrf_before
+
+
+def test_login_whose_session_vanished_meanwhile_still_signs_in(state, user):
+    value, row = state.sessions.create()
+    Session.delete().execute()  # e.g. logged out in another tab while the password was checked
+    new_value, new_row = state.sessions.rotate(row, user_id=user.id, auth_time=1)
+    assert state.sessions.load(new_value).user_id == user.id and state.sessions.load(value) is None
 
 
 def test_sessions_are_stored_as_a_keyed_digest_of_the_cookie(http, user):

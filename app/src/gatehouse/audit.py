@@ -127,5 +127,5 @@ def record(event: str, actor: str | None = None, subject: str | None = None, ip:
     if event in BUFFERED and FLUSH_SECONDS > 0:
         _buffer.add(row)
     else:
-        AuditLog.insert(row).execute()
+        _INSERT_ROW.insert(*[row[c] for c in COLUMNS])
     log.info(event, extra={"audit": True, "event": event, "actor": actor, "subject": subject, "ip": ip, **details})

@@ -9,11 +9,20 @@ differently) along with where each marker landed among the bound values,
 and every execution binds the real values there. Rows come back through
 the query's own cursor wrapper, so a SELECT yields the same model
 instances (joined models included) or tuples it would have.
+
+A `.tuples()` SELECT on MySQL/MariaDB is also packed: its columns travel as
+one JSON_ARRAY column and are unpacked (json.loads, in C) and converted by
+each field as peewee would. PyMySQL parses every column's definition packet
+in Python on every execution, about 16 µs a column on this hardware, which
+made a 26-column row cost 570 µs of CPU instead of 150.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+
+import peewee
 
 from .db import database
 
@@ -30,10 +39,16 @@ class Compiled:
         self._sql = ""
         self._slots: list = []
         self._query = None
+        self._converters: list | None = None  # set when the rows come packed (see the module doc)
 
     def _compile(self) -> None:
         markers = [_MARKER_BASE + i for i in range(self._arity)]
         query = self._build(*markers)
+        self._converters = None
+        if _packable(query):
+            fields = list(query._returning)
+            self._converters = [f.python_value if isinstance(f, peewee.Field) else None for f in fields]
+            query = query.select(peewee.fn.JSON_ARRAY(*fields))
         sql, params = query.sql()
         slots = []
         for value in params:
@@ -62,7 +77,16 @@ class Compiled:
 
     def _rows(self, values):
         cursor = self._execute(values)  # first: it compiles, and so sets self._query
-        return self._query._get_cursor_wrapper(cursor)
+        if self._converters is None:
+            return self._query._get_cursor_wrapper(cursor)
+        return [self._unpack(packed) for (packed,) in cursor.fetchall()]
+
+    def _unpack(self, packed: str) -> tuple:
+        values = json.loads(packed)
+        return tuple(
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(self._converters, values, strict=True)
+        )
 
     def first(self, *values):
         """The first row of a SELECT (as the query would give it), or None."""
@@ -82,3 +106,12 @@ class Compiled:
         """An INSERT for each tuple of values, in one executemany (PyMySQL sends one multi-row INSERT)."""
         params = [self._params(values) for values in rows]  # first: they compile
         database.cursor().executemany(self._sql, params)
+
+
+def _packable(query) -> bool:
+    """A SELECT of tuples on MySQL/MariaDB (JSON_ARRAY: MariaDB 10.2+, MySQL 5.7+)."""
+    return (
+        isinstance(database.obj, peewee.MySQLDatabase)
+        and isinstance(query, peewee.Select)
+        and getattr(query, "_row_type", None) == peewee.ROW.TUPLE
+    )

@@ -1,6 +1,7 @@
 """Counters for rate limits and login lockout, shared through Redis.
 
-Fixed windows keyed by the window's start: one INCR (+EXPIRE) round trip.
+Fixed windows keyed by the window's start: one INCR (+EXPIRE) round trip
+(a login's throttle, lockout and failure counter share it).
 Without Redis the same counters live in this process, so a limit still
 holds per process (and per host) while Redis is away.
 """
@@ -55,23 +56,6 @@ class Limiter:
         self._batched: dict[str, list] = {}
         # The token endpoint's grants run on the loop and on the database threads.
         self._batched_lock = threading.Lock()
-
-    def hit(self, key: str, window: int) -> int:
-        """Count one event in the current window; return the count so far."""
-        slot = int(time.time()) // window
-        full = f"gh:rl:{key}:{slot}"
-
-        def remote(client):
-            pipe = client.pipeline(transaction=False)
-            pipe.incr(full)
-            pipe.expire(full, window + 1)
-            return int(pipe.execute()[0])
-
-        return self.cache.run(remote, lambda: self.local.incr(full, window))
-
-    def allow(self, key: str, limit: int, window: int = 60) -> bool:
-        """Exact: one shared INCR per call (login throttling)."""
-        return self.hit(key, window) <= limit
 
     def allow_batched(self, key: str, limit: int, window: int = 60) -> bool:
         """For the token endpoint's thousands of calls a second: hits are added
@@ -131,10 +115,33 @@ class Limiter:
 
         return self.cache.run(remote, local)
 
-    def is_locked(self, username: str) -> bool:
-        key = f"gh:lock:{username.lower()}"
-        local_lock = self.local.get(key) > 0
-        return local_lock or bool(self.cache.run(lambda c: c.exists(key), lambda: False))
+    def login_gate(self, throttle_key: str | None, limit: int, username: str, window: int = 60) -> tuple[bool, bool, bool]:
+        """Before a password check, in one round trip: (within the throttle
+        `throttle_key` allows, account locked, failures on record). No
+        throttle_key: not throttled. Failures on record tell the caller
+        whether a successful login has a counter to clear."""
+        name = username.lower()
+        lock, failures = f"gh:lock:{name}", f"gh:lf:{name}"
+        counter = f"gh:rl:{throttle_key}:{int(time.time()) // window}" if throttle_key else None
+
+        def remote(client):
+            pipe = client.pipeline(transaction=False)
+            if counter:
+                pipe.incr(counter)
+                pipe.expire(counter, window + 1)
+            pipe.exists(lock)
+            pipe.exists(failures)
+            replies = pipe.execute()
+            return (int(replies[0]) if counter else 0), bool(replies[-2]), bool(replies[-1])
+
+        def local():
+            return (self.local.incr(counter, window) if counter else 0), False, False
+
+        count, locked, failed = self.cache.run(remote, local)
+        # Counters kept here while Redis was away count too.
+        locked = locked or self.local.get(lock) > 0
+        failed = failed or self.local.get(failures) > 0
+        return count <= limit, locked, failed
 
     def clear_failures(self, username: str) -> None:
         key = f"gh:lf:{username.lower()}"

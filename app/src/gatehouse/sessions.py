@@ -10,8 +10,29 @@ import hashlib
 import hmac
 import time
 
+from .compiled import Compiled
 from .hashing import new_token
 from .models import Session
+
+# Every page and login reads the session, and a login rotates it: compiled once (gatehouse.compiled).
+_LOAD_COLUMNS = ("user_id", "csrf_token", "auth_time", "created_at", "expires_at")
+_LOAD = Compiled(
+    lambda session_id: Session.select(*[getattr(Session, c) for c in _LOAD_COLUMNS])
+    .where(Session.id == session_id)
+    .tuples(),
+    arity=1,
+)
+_ROTATE = Compiled(
+    lambda old_id, new_id, user_id, csrf_token, auth_time, created_at, expires_at: Session.update(
+        id=new_id,
+        user_id=user_id,
+        csrf_token=csrf_token,
+        auth_time=auth_time,
+        created_at=created_at,
+        expires_at=expires_at,
+    ).where(Session.id == old_id),
+    arity=7,
+)
 
 
 class Sessions:
@@ -25,8 +46,12 @@ class Sessions:
     def load(self, cookie_value: str | None) -> Session | None:
         if not cookie_value or len(cookie_value) > 128:
             return None
-        row = Session.get_or_none(Session.id == self._id(cookie_value))
-        if row is None or row.expires_at <= int(time.time()):
+        session_id = self._id(cookie_value)
+        values = _LOAD.first(session_id)
+        if values is None:
+            return None
+        row = Session(id=session_id, **dict(zip(_LOAD_COLUMNS, values, strict=True)))
+        if row.expires_at <= int(time.time()):
             return None
         return row
 
@@ -42,6 +67,27 @@ class Sessions:
             expires_at=now + self.ttl,
         )
         return cookie_value, row
+
+    def rotate(self, row: Session | None, user_id: int, auth_time: int) -> tuple[str, Session]:
+        """Sign in: the session gets a new id and CSRF token (a planted or leaked
+        cookie never becomes a signed-in session), in one UPDATE of its row."""
+        if row is None:
+            return self.create(user_id=user_id, auth_time=auth_time)
+        cookie_value = new_token(32)
+        now = int(time.time())
+        fresh = Session(
+            id=self._id(cookie_value),
+            user_id=user_id,
+            csrf_token=new_token(24),
+            auth_time=auth_time,
+            created_at=now,
+            expires_at=now + self.ttl,
+        )
+        values = [getattr(fresh, c) for c in ("id", "user_id", "csrf_token", "auth_time", "created_at", "expires_at")]
+        if not _ROTATE.rowcount(row.id, *values):
+            # The row went meanwhile (logout elsewhere, cleanup): a new one.
+            return self.create(user_id=user_id, auth_time=auth_time)
+        return cookie_value, fresh
 
     def end(self, row: Session | None) -> None:
         if row is not None:

@@ -36,11 +36,31 @@ _ROLES_AND_PERMISSIONS = Compiled(
 )
 
 
+# The sign-in lookup, compiled once (gatehouse.compiled): only what a login reads.
+_LOGIN_COLUMNS = ("id", "username", "password_hash", "is_active")
+_USER_FOR_LOGIN = Compiled(
+    lambda username: User.select(*[getattr(User, c) for c in _LOGIN_COLUMNS]).where(User.username == username).tuples(),
+    arity=1,
+)
+
+
+def find_for_login(username: str) -> User | None:
+    """The user signing in as `username` (a partial row: id, username, password_hash, is_active), or None."""
+    values = _USER_FOR_LOGIN.first(username)
+    return None if values is None else User(**dict(zip(_LOGIN_COLUMNS, values, strict=True)))
+
+
 def roles_and_permissions(user_id: int) -> tuple[list[str], list[str]]:
     """The user's role names and the union of their permissions, sorted; one query (it runs on every token)."""
+    return collect_roles(_ROLES_AND_PERMISSIONS.rows(user_id))
+
+
+def collect_roles(pairs) -> tuple[list[str], list[str]]:
+    """Sorted role names and permissions from (role, permission) rows of a LEFT JOIN (either may be NULL)."""
     roles, permissions = set(), set()
-    for role, permission in _ROLES_AND_PERMISSIONS.rows(user_id):
-        roles.add(role)
+    for role, permission in pairs:
+        if role is not None:
+            roles.add(role)
         if permission is not None:
             permissions.add(permission)
     return sorted(roles), sorted(permissions)

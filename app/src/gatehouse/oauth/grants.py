@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+import peewee
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
@@ -24,7 +25,8 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from .. import audit
 from ..compiled import Compiled
 from ..hashing import digest
-from ..models import AuthorizationCode, Grant, RefreshToken, User
+from ..models import AuthorizationCode, Grant, Permission, RefreshToken, Role, RolePermission, User, UserRole
+from ..users import collect_roles
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -152,17 +154,50 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
 
 # The refresh path's statements, compiled once (gatehouse.compiled): refresh is the busiest write path.
+# The token, its grant, its user and the user's roles and permissions in one
+# round trip (a row per role and permission), only the columns the grant reads.
+_REFRESH_COLUMNS = {
+    RefreshToken: ("id", "grant_id", "client_id", "user_id", "scope", "expires_at", "revoked_at"),
+    Grant: ("auth_time", "expires_at", "revoked_at"),
+    User: ("username", "email", "name", "is_active", "updated_at"),
+}
 _REFRESH_TOKEN_WITH_GRANT_AND_USER = Compiled(
     lambda token_digest: (
-        RefreshToken.select(RefreshToken, Grant, User)
-        .join(Grant, on=(Grant.id == RefreshToken.grant_id), attr="grant")
+        RefreshToken.select(
+            *[getattr(m, c) for m, cols in _REFRESH_COLUMNS.items() for c in cols], Role.name, Permission.name
+        )
+        .join(Grant, on=(Grant.id == RefreshToken.grant_id))
         .switch(RefreshToken)
-        .join(User, on=(User.id == RefreshToken.user_id), attr="user")
+        .join(User, on=(User.id == RefreshToken.user_id))
+        .join(UserRole, peewee.JOIN.LEFT_OUTER, on=(UserRole.user == User.id))
+        .join(Role, peewee.JOIN.LEFT_OUTER, on=(Role.id == UserRole.role))
+        .join(RolePermission, peewee.JOIN.LEFT_OUTER, on=(RolePermission.role == Role.id))
+        .join(Permission, peewee.JOIN.LEFT_OUTER, on=(Permission.id == RolePermission.permission))
         .where(RefreshToken.token_digest == token_digest)
-        .limit(1)
+        .tuples()
     ),
     arity=1,
 )
+
+
+def _refresh_token_row(token_digest: str) -> RefreshToken | None:
+    """The refresh token with `.grant`, `.user` and `.roles_and_permissions` attached
+    (partial rows: the columns above), or None."""
+    rows = _REFRESH_TOKEN_WITH_GRANT_AND_USER.rows(token_digest)
+    if not rows:
+        return None
+    models = {}
+    position = 0
+    for model, columns in _REFRESH_COLUMNS.items():
+        models[model] = dict(zip(columns, rows[0][position : position + len(columns)], strict=True))
+        position += len(columns)
+    row = RefreshToken(**models[RefreshToken])
+    row.grant = Grant(id=row.grant_id, **models[Grant])
+    row.user = User(id=row.user_id, **models[User])
+    row.roles_and_permissions = collect_roles(values[position:] for values in rows)
+    return row
+
+
 _CLAIM_REFRESH_TOKEN = Compiled(
     lambda now, token_id: RefreshToken.update(rotated_at=now).where(
         (RefreshToken.id == token_id) & RefreshToken.rotated_at.is_null()
@@ -196,8 +231,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidRequestError("Missing 'refresh_token' in request.")
         row = None
         if len(presented) <= 512:
-            # The token, its grant and its user in one round trip: refresh is the busiest write path.
-            row = _REFRESH_TOKEN_WITH_GRANT_AND_USER.first(digest(presented))
+            row = _refresh_token_row(digest(presented))
         # A token of another client is treated as unknown, and not claimed.
         if row is None or row.client_id != client.client_id:
             raise InvalidGrantError("Invalid 'refresh_token' in request.")
@@ -225,5 +259,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             scope=scope,
             include_refresh=True,
             include_id_token="openid" in scope.split(),
+            roles_and_permissions=row.roles_and_permissions,
         )
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -19,7 +19,8 @@ from ..hashing import digest, new_token
 from ..models import Grant, RefreshToken, User
 from ..revocations import RevocationList
 from ..tokens import TokenSigner
-from ..users import oidc_claims, roles_and_permissions
+from ..users import oidc_claims
+from ..users import roles_and_permissions as user_roles_and_permissions
 
 # Written with every refresh token issued (gatehouse.compiled).
 _INSERT_REFRESH_TOKEN = Compiled(
@@ -107,8 +108,10 @@ class Issuer:
         nonce: str | None = None,
         include_refresh: bool,
         include_id_token: bool,
+        roles_and_permissions: tuple[list[str], list[str]] | None = None,
     ) -> dict:
-        roles, permissions = roles_and_permissions(user.id)
+        """roles_and_permissions: the user's, when the caller already read them (refresh does, in its one query)."""
+        roles, permissions = roles_and_permissions or user_roles_and_permissions(user.id)
         access_token, claims = self.signer.access_token(
             client_id=client.client_id,
             subject=str(user.id),

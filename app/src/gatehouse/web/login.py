@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse
 from .. import audit, metrics
 from ..hashing import burn_password_check, hash_password, needs_rehash, off_loop, verify_password
 from ..models import User
+from ..users import find_for_login
 from .common import client_ip, gh, page, read_form
 from .session_cookie import clear_cookie, current_session, ensure_session, safe_return_to, session_user, set_cookie
 
@@ -67,19 +68,23 @@ async def login(request: Request):
         return _login_page(
             request, session, return_to, "Your form expired. Please try again.", 400, username, new_cookie
         )
-    if settings.rate_limit_enabled and not state.limiter.allow(f"login:{ip}", settings.rate_limit_login_per_minute, 60):
+    # The throttle, the lockout and the failure counter in one Redis round trip.
+    allowed, locked, failures_on_record = state.limiter.login_gate(
+        f"login:{ip}" if settings.rate_limit_enabled else None, settings.rate_limit_login_per_minute, username
+    )
+    if not allowed:
         metrics.rate_limited.labels("login").inc()
         return _login_page(request, session, return_to, LOCKED, 429, username)
     if not username or not password or len(password) > 1024:
         return _login_page(request, session, return_to, GENERIC_FAILURE, 400, username)
 
     metrics.login_attempts.inc()
-    if state.limiter.is_locked(username):
+    if locked:
         metrics.login_failures.labels("locked").inc()
         audit.record("login.failed", actor=username, ip=ip, reason="locked")
         return _login_page(request, session, return_to, LOCKED, 429, username)
 
-    user = User.get_or_none(User.username == username)
+    user = find_for_login(username)
     if user is None or not user.is_active:
         await off_loop(burn_password_check, password)
         ok = False
@@ -94,12 +99,11 @@ async def login(request: Request):
             return _login_page(request, session, return_to, LOCKED, 429, username)
         return _login_page(request, session, return_to, GENERIC_FAILURE, 401, username)
 
-    state.limiter.clear_failures(username)
+    if failures_on_record:
+        state.limiter.clear_failures(username)
     if needs_rehash(user.password_hash):
         User.update(password_hash=await off_loop(hash_password, password)).where(User.id == user.id).execute()
-    # A new session id at login: a planted cookie never becomes a signed-in session.
-    state.sessions.end(session)
-    value, _ = state.sessions.create(user_id=user.id, auth_time=int(time.time()))
+    value, _ = state.sessions.rotate(session, user_id=user.id, auth_time=int(time.time()))
     audit.record("login.succeeded", actor=str(user.id), subject=user.username, ip=ip)
     response = RedirectResponse(return_to, status_code=303)
     set_cookie(request, response, value)
