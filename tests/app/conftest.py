@@ -209,11 +209,11 @@ def query_of(location: str) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-def get_code(http, client_id="webapp", **extra):
-    """Sign in as alice, consent, and return (code, verifier, redirect query)."""
+def get_code(http, client_id="webapp", username="alice", **extra):
+    """Sign in (as alice by default), consent, and return (code, verifier, redirect query)."""
     verifier, challenge = pkce_pair()
     params = authorize_params(client_id, challenge, **extra)
-    login(http)
+    login(http, username=username)
     response = http.get("/api/v2/oauth/authorize", params=params)
     if response.status_code == 200:  # the consent page
         response = http.post(

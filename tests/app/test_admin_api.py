@@ -286,6 +286,22 @@ def test_user_create_duplicate_username_is_409(http, state, admin, admin_user):
     assert len(audit_events("user.created")) == 1
 
 
+def test_user_create_username_differing_only_in_case_is_409(http, state, admin, admin_user):
+    new_user(http, admin, username="Bob")
+    response = http.post(f"{API}/users", json={"username": "BOB", "password": PASSWORD}, headers=admin)
+    assert response.status_code == 409 and response.json()["field"] == "username"
+    assert [u.username for u in User.select().where(User.username_key == "bob")] == ["Bob"]
+    assert len(audit_events("user.created")) == 1
+
+
+def test_user_create_keeps_accented_usernames_apart_and_as_given(http, state, admin, admin_user):
+    new_user(http, admin, username="jose", email=None)
+    created = new_user(http, admin, username="José", email=None)
+    assert created["username"] == "José"
+    listed = http.get(f"{API}/users", headers=admin).json()["items"]
+    assert {u["username"] for u in listed} == {"root-admin", "jose", "José"}
+
+
 def test_user_update_to_duplicate_email_is_409_and_changes_nothing(http, state, admin, admin_user):
     bob = new_user(http, admin)
     response = http.patch(f"{API}/users/{bob['id']}", json={"email": "admin@example.test", "name": "X"}, headers=admin)

@@ -66,7 +66,7 @@ def free_port() -> int:
 def test_migrate_applies_pending_migrations_then_says_nothing_to_apply(cli, fresh_db):
     first = cli("migrate")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied: 0001_initial"
+    assert first.stdout.strip() == "applied: 0001_initial, 0002_username_key"
     second = cli("migrate")
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "nothing to apply"
@@ -82,7 +82,10 @@ def test_two_concurrent_migrate_processes_both_succeed(cli, fresh_db, env):
     ]
     results = [(p.wait(timeout=120), *p.communicate()) for p in runs]
     assert [code for code, _, _ in results] == [0, 0], results
-    assert sorted(out.strip() for _, out, _ in results) == ["applied: 0001_initial", "nothing to apply"]
+    assert sorted(out.strip() for _, out, _ in results) == [
+        "applied: 0001_initial, 0002_username_key",
+        "nothing to apply",
+    ]
 
 
 def test_commands_that_need_the_schema_refuse_before_migrate(cli, fresh_db):

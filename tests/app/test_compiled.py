@@ -6,6 +6,7 @@ import pytest
 from conftest import BACKEND
 from gatehouse.compiled import Compiled
 from gatehouse.models import User
+from gatehouse.users import username_key
 
 _USER_BY_NAME = Compiled(
     lambda username: User.select(User.id, User.username, User.email, User.is_active, User.updated_at)
@@ -17,7 +18,7 @@ _USER_BY_NAME = Compiled(
 
 def _make_user(username: str, **fields) -> User:
     values = {"password_hash": "x", "created_at": 1, "updated_at": 9_007_199_254_740_993, **fields}
-    return User.create(username=username, **values)
+    return User.create(username=username, username_key=username_key(username), **values)
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,25 @@ def test_lockout_ignores_the_case_of_the_username(http, user):
     assert login(http).status_code == 429
 
 
+def test_lockout_folds_case_by_the_rule_sign_in_uses(http, state):
+    """Lockout counters are keyed by username_key: what locks an account is what signs in as it."""
+    strasse = create_user("Straße", PASSWORD)
+    for _ in range(5):
+        login(http, username="STRASSE", password="wrong password")
+    assert login(http, username="straße").status_code == 429
+    assert not signed_in(strasse)
+
+
+def test_locking_a_username_leaves_its_accented_twin_open(http, state):
+    create_user("jose", PASSWORD)
+    accented = create_user("José", PASSWORD)
+    for _ in range(5):
+        login(http, username="jose", password="wrong password")
+    assert login(http, username="JOSE").status_code == 429
+    assert login(http, username="josé").status_code == 303
+    assert signed_in(accented)
+
+
 def test_unknown_and_known_usernames_fail_and_lock_alike(http, user):
     unknown = login(http, username="nobody", password="wrong password")
     known = login(http, username="alice", password="wrong password")

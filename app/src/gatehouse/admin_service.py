@@ -32,7 +32,7 @@ from .models import (
     User,
     UserRole,
 )
-from .users import ADMIN_PERMISSIONS, ADMIN_ROLE, UserError, roles_and_permissions, validate_username
+from .users import ADMIN_PERMISSIONS, ADMIN_ROLE, UserError, roles_and_permissions, username_key, validate_username
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -209,6 +209,7 @@ def create_user(
         with database.atomic():
             user = User.create(
                 username=username,
+                username_key=username_key(username),
                 email=email,
                 name=name,
                 password_hash=password_hash,

@@ -27,7 +27,7 @@ def main() -> None:
     from .keys import read_manifest, rotate
     from .migrate import migrate
     from .models import Client, User
-    from .users import create_user
+    from .users import create_user, username_key
 
     settings = load_settings()
     open_database(settings.database_url)
@@ -36,7 +36,7 @@ def main() -> None:
         rotate(Path(settings.jwt_keys_dir), settings.jwt_algorithm, settings.max_token_lifetime)
 
     password_file = STATE / "demo-password"
-    if User.get_or_none(User.username == "demo") is None:
+    if User.get_or_none(User.username_key == username_key("demo")) is None:
         password = new_token(12)
         create_user("demo", password, email="demo@example.test", admin=True, name="Demo User")
         password_file.write_text(password)

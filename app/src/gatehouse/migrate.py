@@ -80,6 +80,28 @@ def _lock():
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _sqlite_foreign_keys_off():
+    """SQLite changes a column by rebuilding its table (playhouse.migrate),
+    and with foreign keys on, dropping the old table would delete the rows
+    that refer to it (ON DELETE CASCADE). The pragma only takes effect
+    outside a transaction, so it is set around the migration's; the keys
+    are checked before that commits (_check_foreign_keys)."""
+    if is_mysql() or not database.pragma("foreign_keys"):
+        yield
+        return
+    database.pragma("foreign_keys", 0)
+    try:
+        yield
+    finally:
+        database.pragma("foreign_keys", 1)
+
+
+def _check_foreign_keys(name: str) -> None:
+    if not is_mysql() and database.execute_sql("PRAGMA foreign_key_check").fetchone() is not None:
+        raise MigrationError(f"migration {name} left rows whose foreign keys point at nothing")
+
+
 def _load(path: Path):
     spec = importlib.util.spec_from_file_location(f"gatehouse_migration_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
@@ -99,8 +121,9 @@ def migrate() -> list[str]:
             if path.stem in done:
                 continue
             module = _load(path)
-            with database.atomic():
+            with _sqlite_foreign_keys_off(), database.atomic():
                 module.up(database)
+                _check_foreign_keys(path.name)
                 SchemaMigration.create(name=path.stem, applied_at=int(time.time()))
             done_now.append(path.stem)
     return done_now

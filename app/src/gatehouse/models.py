@@ -30,7 +30,12 @@ class JSONList(peewee.TextField):
 
 
 class User(BaseModel):
-    username = peewee.CharField(max_length=150, unique=True)
+    # Stored and shown as given; users are told apart by username_key
+    # (gatehouse.users.username_key), which is what is unique.
+    username = peewee.CharField(max_length=150)
+    # On MySQL/MariaDB a binary collation (migration 0002): the key is folded
+    # already, and a _ci collation would make 'jose' and 'josé' one user.
+    username_key = peewee.CharField(max_length=150, unique=True)
     email = peewee.CharField(max_length=254, null=True, unique=True)
     name = peewee.CharField(max_length=200, null=True)
     password_hash = peewee.CharField(max_length=255)

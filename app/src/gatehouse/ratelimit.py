@@ -12,6 +12,7 @@ import threading
 import time
 
 from .cache import Cache
+from .users import username_key
 
 
 class LocalCounters:
@@ -89,10 +90,12 @@ class Limiter:
             entry[2] = now
         return entry[1] + entry[0] <= limit
 
-    # Login lockout: a failure counter per username and a lock flag.
+    # Login lockout: a failure counter per username and a lock flag, keyed
+    # by username_key, so that what locks an account is what signs in as it.
     def record_failure(self, username: str, max_failures: int, lockout: int) -> bool:
         """Count a failed login; return True when this failure locks the account."""
-        key = f"gh:lf:{username.lower()}"
+        name = username_key(username)
+        key = f"gh:lf:{name}"
 
         def remote(client):
             pipe = client.pipeline(transaction=False)
@@ -100,7 +103,7 @@ class Limiter:
             pipe.expire(key, lockout)
             count = int(pipe.execute()[0])
             if count >= max_failures:
-                client.set(f"gh:lock:{username.lower()}", 1, ex=lockout)
+                client.set(f"gh:lock:{name}", 1, ex=lockout)
                 client.delete(key)
                 return True
             return False
@@ -108,7 +111,7 @@ class Limiter:
         def local():
             count = self.local.incr(key, lockout)
             if count >= max_failures:
-                self.local.set(f"gh:lock:{username.lower()}", 1, lockout)
+                self.local.set(f"gh:lock:{name}", 1, lockout)
                 self.local.delete(key)
                 return True
             return False
@@ -120,7 +123,7 @@ class Limiter:
         `throttle_key` allows, account locked, failures on record). No
         throttle_key: not throttled. Failures on record tell the caller
         whether a successful login has a counter to clear."""
-        name = username.lower()
+        name = username_key(username)
         lock, failures = f"gh:lock:{name}", f"gh:lf:{name}"
         counter = f"gh:rl:{throttle_key}:{int(time.time()) // window}" if throttle_key else None
 
@@ -144,6 +147,6 @@ class Limiter:
         return count <= limit, locked, failed
 
     def clear_failures(self, username: str) -> None:
-        key = f"gh:lf:{username.lower()}"
+        key = f"gh:lf:{username_key(username)}"
         self.local.delete(key)
         self.cache.run(lambda c: c.delete(key), lambda: None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 
 import peewee
 
@@ -39,14 +40,15 @@ _ROLES_AND_PERMISSIONS = Compiled(
 # The sign-in lookup, compiled once (gatehouse.compiled): only what a login reads.
 _LOGIN_COLUMNS = ("id", "username", "password_hash", "is_active")
 _USER_FOR_LOGIN = Compiled(
-    lambda username: User.select(*[getattr(User, c) for c in _LOGIN_COLUMNS]).where(User.username == username).tuples(),
+    lambda key: User.select(*[getattr(User, c) for c in _LOGIN_COLUMNS]).where(User.username_key == key).tuples(),
     arity=1,
 )
 
 
 def find_for_login(username: str) -> User | None:
-    """The user signing in as `username` (a partial row: id, username, password_hash, is_active), or None."""
-    values = _USER_FOR_LOGIN.first(username)
+    """The user signing in as `username`, matched by username_key (a partial row: id, username, password_hash,
+    is_active), or None."""
+    values = _USER_FOR_LOGIN.first(username_key(username))
     return None if values is None else User(**dict(zip(_LOGIN_COLUMNS, values, strict=True)))
 
 
@@ -91,7 +93,13 @@ def create_user(
     try:
         with User._meta.database.atomic():
             user = User.create(
-                username=username, email=email, name=name, password_hash=password_hash, created_at=now, updated_at=now
+                username=username,
+                username_key=username_key(username),
+                email=email,
+                name=name,
+                password_hash=password_hash,
+                created_at=now,
+                updated_at=now,
             )
             if admin:
                 UserRole.create(user=user, role=ensure_admin_role())
@@ -100,9 +108,29 @@ def create_user(
     return user
 
 
+USERNAME_MAX = 150  # characters, of the username as given and of its key (both columns are VARCHAR(150))
+
+
+def username_key(username: str) -> str:
+    """What usernames are compared by, on every backend (sign-in, uniqueness, lockout).
+
+    NFKC folds compatibility forms (full-width 'Ａ' is 'A'), casefold is
+    Unicode's caseless matching ('STRASSE' matches 'straße'); accents stay,
+    so 'jose' and 'josé' are different users. The database compares keys
+    byte for byte, never with its own collation.
+    """
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
 def validate_username(username: str) -> None:
-    if not username or len(username) > 150 or any(c.isspace() for c in username):
-        raise UserError("username must be 1-150 characters without spaces")
+    if not username or len(username) > USERNAME_MAX or any(c.isspace() for c in username):
+        raise UserError(f"username must be 1-{USERNAME_MAX} characters without spaces")
+    folded = len(username_key(username))
+    if folded > USERNAME_MAX:
+        # Folding can lengthen a name ('ß' becomes 'ss'); the key must still fit its column.
+        raise UserError(
+            f"username is {folded} characters once case is folded ('ß' counts as 'ss'); at most {USERNAME_MAX}"
+        )
 
 
 def oidc_claims(user: User, scope: str) -> dict:
