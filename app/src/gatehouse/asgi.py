@@ -1,5 +1,7 @@
 """The ASGI entry point for gunicorn: `gunicorn -c python:gatehouse.gunicorn_conf gatehouse.asgi:app`."""
 
+import gc
+
 from .config import load_settings
 from .logs import setup_logging
 from .web.app import create_app
@@ -7,3 +9,9 @@ from .web.app import create_app
 settings = load_settings()
 setup_logging(settings.log_level, settings.log_format, settings.log_file)
 app = create_app(settings)
+
+# Everything imported and built so far lives as long as the worker. Frozen
+# out of the collector's sight, it is no longer traversed by every full
+# collection: those took 65-75 ms of a worker's event loop (the p99 of the
+# token endpoint) when they walked the ~100 MiB of modules and objects.
+gc.freeze()
