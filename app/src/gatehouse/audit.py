@@ -47,7 +47,10 @@ EVENTS = {
 # other event is written before the request is answered.
 BUFFERED = {"token.issued", "token.refreshed"}
 FLUSH_SECONDS = 1.0
-FLUSH_ROWS = 500
+# PyMySQL builds the multi-row INSERT in Python, holding the GIL against the
+# event loop: 400 rows took 4.4 ms of CPU, 100 rows 1.45 ms. Smaller batches
+# keep that hold short at full load (more statements, each still cheap).
+FLUSH_ROWS = 100
 
 
 COLUMNS = tuple(name for name in AuditLog._meta.sorted_field_names if name != "id")
