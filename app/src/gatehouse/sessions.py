@@ -55,10 +55,11 @@ class Sessions:
             return None
         return row
 
-    def create(self, user_id: int | None = None, auth_time: int | None = None) -> tuple[str, Session]:
+    def _fresh(self, user_id: int | None, auth_time: int | None) -> tuple[str, Session]:
+        """A new cookie value and the (unsaved) row it maps to."""
         cookie_value = new_token(32)
         now = int(time.time())
-        row = Session.create(
+        row = Session(
             id=self._id(cookie_value),
             user_id=user_id,
             csrf_token=new_token(24),
@@ -68,21 +69,17 @@ class Sessions:
         )
         return cookie_value, row
 
+    def create(self, user_id: int | None = None, auth_time: int | None = None) -> tuple[str, Session]:
+        cookie_value, row = self._fresh(user_id, auth_time)
+        row.save(force_insert=True)
+        return cookie_value, row
+
     def rotate(self, row: Session | None, user_id: int, auth_time: int) -> tuple[str, Session]:
         """Sign in: the session gets a new id and CSRF token (a planted or leaked
         cookie never becomes a signed-in session), in one UPDATE of its row."""
         if row is None:
             return self.create(user_id=user_id, auth_time=auth_time)
-        cookie_value = new_token(32)
-        now = int(time.time())
-        fresh = Session(
-            id=self._id(cookie_value),
-            user_id=user_id,
-            csrf_token=new_token(24),
-            auth_time=auth_time,
-            created_at=now,
-            expires_at=now + self.ttl,
-        )
+        cookie_value, fresh = self._fresh(user_id, auth_time)
         values = [getattr(fresh, c) for c in ("id", "user_id", "csrf_token", "auth_time", "created_at", "expires_at")]
         if not _ROTATE.rowcount(row.id, *values):
             # The row went meanwhile (logout elsewhere, cleanup): a new one.
