@@ -91,6 +91,10 @@ class Client(BaseModel):
     grant_types = JSONList(default=list)
     scope = peewee.CharField(max_length=1000, default="")
     is_active = peewee.BooleanField(default=True)
+    # An admin client may ask for the `admin` scope, whose tokens name the
+    # admin API as their audience (gatehouse.admin_audience). Only an admin
+    # may mark a client so (migration 0003).
+    is_admin = peewee.BooleanField(default=False)
     created_at = peewee.BigIntegerField()
     updated_at = peewee.BigIntegerField()
 
@@ -169,14 +173,19 @@ class Revocation(BaseModel):
 
 
 class Consent(BaseModel):
+    """A remembered "allow": for one user, client, scope set and redirect URI
+    (migration 0003), so a code never goes silently to a URI the user did not see."""
+
     user_id = peewee.IntegerField()
     client_id = peewee.CharField(max_length=100)
     scope = peewee.CharField(max_length=1000)  # sorted, space separated
+    # SHA-256 of the redirect URI the user approved (an index on the URI itself would be too long for MySQL).
+    redirect_uri_digest = peewee.CharField(max_length=64, default="")
     created_at = peewee.BigIntegerField()
 
     class Meta:
         table_name = "consents"
-        indexes = ((("user_id", "client_id", "scope"), True),)
+        indexes = ((("user_id", "client_id", "scope", "redirect_uri_digest"), True),)
 
 
 class Session(BaseModel):
@@ -186,6 +195,8 @@ class Session(BaseModel):
     auth_time = peewee.BigIntegerField(null=True)
     created_at = peewee.BigIntegerField()
     expires_at = peewee.BigIntegerField(index=True)
+    # For the idle timeout (migration 0003); refreshed at most once a minute, not on every request.
+    last_seen_at = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = "sessions"

@@ -1,0 +1,122 @@
+"""The security review's schema (issue 8): admin clients, consent per redirect
+URI, the session idle timeout, and user ids (OIDC subjects) that never come back.
+
+- clients.is_admin: only an admin client may ask for the `admin` scope, whose
+  tokens are the only ones the admin API accepts. Existing clients are not
+  admin clients; `gatehouse create-client --admin-client` (the role's
+  bootstrap) or an admin marks one.
+- consents.redirect_uri_digest: a remembered consent holds for the redirect
+  URI the user saw. Consents given before it named no URI, so they are
+  dropped: each user is asked once more.
+- sessions.last_seen_at: for SESSION_IDLE_TIMEOUT.
+- users.id on SQLite becomes AUTOINCREMENT: without it SQLite gives a deleted
+  user's id, and so their `sub`, to the next user created (OIDC Core §2 says
+  a subject is never reassigned). The sequence starts above every id any
+  table still names. MariaDB/MySQL (InnoDB) never reuse AUTO_INCREMENT values.
+
+MySQL's DDL is not transactional, so each step looks at the schema first: a
+run that stopped half way is finished by the next one.
+"""
+
+import re
+
+import peewee
+from gatehouse.db import is_mysql
+from gatehouse.migrate import MigrationError
+from playhouse.migrate import SqliteMigrator
+
+OLD_CONSENT_INDEX = ("user_id", "client_id", "scope")
+NEW_CONSENT_INDEX = ["user_id", "client_id", "scope", "redirect_uri_digest"]
+CONSENT_INDEX_NAME = "consents_user_id_client_id_scope_redirect_uri_digest"
+
+
+def up(db):
+    columns = {table: {c.name for c in db.get_columns(table)} for table in ("clients", "consents", "sessions")}
+    sqlite = None if is_mysql() else SqliteMigrator(db)
+    add = [
+        ("clients", "is_admin", peewee.BooleanField(default=False), "TINYINT(1) NOT NULL DEFAULT 0"),
+        ("consents", "redirect_uri_digest", peewee.CharField(max_length=64, default=""), "VARCHAR(64) NOT NULL DEFAULT ''"),
+        ("sessions", "last_seen_at", peewee.BigIntegerField(null=True), "BIGINT NULL"),
+    ]
+    for table, column, field, mysql_type in add:
+        if column in columns[table]:
+            continue
+        if table == "consents":
+            # Consents given before named no redirect URI: ask again rather than guess.
+            db.execute_sql("DELETE FROM consents")
+        if sqlite:
+            sqlite.add_column(table, column, field).run()
+        else:
+            db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {mysql_type}")
+    _consent_index(db, sqlite)
+    if sqlite:
+        _sqlite_users_autoincrement(db)
+
+
+def _consent_index(db, sqlite) -> None:
+    indexes = db.get_indexes("consents")
+    if any(i.unique and i.columns == NEW_CONSENT_INDEX for i in indexes):
+        old = []
+    else:
+        old = [i.name for i in indexes if i.unique and tuple(i.columns) == OLD_CONSENT_INDEX]
+    if sqlite:
+        for name in old:
+            sqlite.drop_index("consents", name).run()
+        if not any(i.unique and i.columns == NEW_CONSENT_INDEX for i in indexes):
+            sqlite.add_index("consents", NEW_CONSENT_INDEX, unique=True).run()
+        return
+    changes = []
+    if not any(i.unique and i.columns == NEW_CONSENT_INDEX for i in indexes):
+        changes.append(f"ADD UNIQUE INDEX {CONSENT_INDEX_NAME} ({', '.join(NEW_CONSENT_INDEX)})")
+    changes += [f"DROP INDEX `{name}`" for name in old]
+    if changes:
+        db.execute_sql("ALTER TABLE consents " + ", ".join(changes))
+
+
+# Tables whose rows name a user id; the sequence starts above all of them, so a
+# user deleted before this migration does not hand their id on either.
+USER_ID_COLUMNS = (
+    ("users", "id"),
+    ("grants", "user_id"),
+    ("refresh_tokens", "user_id"),
+    ("authorization_codes", "user_id"),
+    ("consents", "user_id"),
+    ("sessions", "user_id"),
+)
+
+
+def _sqlite_users_autoincrement(db) -> None:
+    sql = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'").fetchone()[0]
+    if "AUTOINCREMENT" not in sql.upper():
+        rebuilt, count = re.subn(
+            r'"id" INTEGER NOT NULL PRIMARY KEY', '"id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT', sql, count=1
+        )
+        if count != 1:
+            raise MigrationError(f"0003_security changed nothing: unexpected users table: {sql}")
+        indexes = [
+            row[0]
+            for row in db.execute_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL"
+            ).fetchall()
+        ]
+        db.execute_sql(rebuilt.replace('CREATE TABLE "users"', 'CREATE TABLE "users_0003"', 1))
+        db.execute_sql('INSERT INTO "users_0003" SELECT * FROM "users"')
+        db.execute_sql('DROP TABLE "users"')
+        db.execute_sql('ALTER TABLE "users_0003" RENAME TO "users"')
+        for index in indexes:
+            db.execute_sql(index)
+    highest = 0
+    for table, column in USER_ID_COLUMNS:
+        value = db.execute_sql(f'SELECT MAX("{column}") FROM "{table}"').fetchone()[0]
+        highest = max(highest, int(value or 0))
+    # Audit rows keep the subject of every user event, deleted users' included.
+    for (subject,) in db.execute_sql(
+        "SELECT subject FROM audit_logs WHERE event LIKE 'user.%' AND subject IS NOT NULL"
+    ).fetchall():
+        if subject.isdigit() and len(subject) < 12:
+            highest = max(highest, int(subject))
+    current = db.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = 'users'").fetchone()
+    if current is None:
+        db.execute_sql("INSERT INTO sqlite_sequence (name, seq) VALUES ('users', ?)", (highest,))
+    elif current[0] < highest:
+        db.execute_sql("UPDATE sqlite_sequence SET seq = ? WHERE name = 'users'", (highest,))
