@@ -35,7 +35,12 @@ def up(db):
     sqlite = None if is_mysql() else SqliteMigrator(db)
     add = [
         ("clients", "is_admin", peewee.BooleanField(default=False), "TINYINT(1) NOT NULL DEFAULT 0"),
-        ("consents", "redirect_uri_digest", peewee.CharField(max_length=64, default=""), "VARCHAR(64) NOT NULL DEFAULT ''"),
+        (
+            "consents",
+            "redirect_uri_digest",
+            peewee.CharField(max_length=64, default=""),
+            "VARCHAR(64) NOT NULL DEFAULT ''",
+        ),
         ("sessions", "last_seen_at", peewee.BigIntegerField(null=True), "BIGINT NULL"),
     ]
     for table, column, field, mysql_type in add:
@@ -107,7 +112,7 @@ def _sqlite_users_autoincrement(db) -> None:
             db.execute_sql(index)
     highest = 0
     for table, column in USER_ID_COLUMNS:
-        value = db.execute_sql(f'SELECT MAX("{column}") FROM "{table}"').fetchone()[0]
+        value = db.execute_sql(f'SELECT MAX("{column}") FROM "{table}"').fetchone()[0]  # noqa: S608 (constants above)
         highest = max(highest, int(value or 0))
     # Audit rows keep the subject of every user event, deleted users' included.
     for (subject,) in db.execute_sql(

@@ -6,15 +6,34 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from conftest import PASSWORD, basic, csrf_of, get_code, login, redeem
+from conftest import ISSUER, PASSWORD, REDIRECT, basic, csrf_of, get_code, login, redeem, register
 from gatehouse.models import AuditLog, Client, Permission, Role, RolePermission, Session, User, UserRole
+from gatehouse.oauth.admin_resource import admin_audience
 from gatehouse.users import ensure_admin_role
 
 API = "/api/v2/admin"
 
 
-def token_for(state, user, client_id="admin-cli", scope="openid"):
-    """A user access token minted the way the token endpoint mints one (roles and permissions claims)."""
+ADMIN_CLIENT = "admin-cli"
+
+
+def admin_client():
+    """The site's admin client (the role bootstraps one: gatehouse-admin), registered once per test."""
+    if Client.get_or_none(Client.client_id == ADMIN_CLIENT) is None:
+        register(
+            client_id=ADMIN_CLIENT,
+            name="Admin CLI",
+            is_admin=True,
+            redirect_uris=[REDIRECT],
+            scope="openid admin offline_access",
+        )
+    return ADMIN_CLIENT
+
+
+def token_for(state, user, client_id=None, scope="admin"):
+    """A user access token minted the way the token endpoint mints one; by default for the admin API
+    (an admin client, scope admin: audience the admin API, roles and permissions claims)."""
+    client_id = client_id or admin_client()
     grant = state.issuer.new_grant(client_id, user.id, scope, int(time.time()))
     issued = state.issuer.for_user(
         grant_type="authorization_code",
@@ -45,7 +64,8 @@ def role_with(name, *permissions):
 
 
 def audit_events(event):
-    return list(AuditLog.select().where(AuditLog.event == event).order_by(AuditLog.id))
+    """The events the API's callers caused (not the fixtures' own, written as the command line's SYSTEM actor)."""
+    return list(AuditLog.select().where((AuditLog.event == event) & (AuditLog.actor != "cli")).order_by(AuditLog.id))
 
 
 def new_user(http, admin, **overrides):
@@ -132,7 +152,12 @@ def test_admin_api_refuses_permission_claim_the_user_no_longer_holds(http, state
 
 def test_admin_api_refuses_permission_missing_from_token_claim(http, state, admin_user):
     token, _ = state.issuer.signer.access_token(
-        client_id="x", subject=str(admin_user.id), scope="openid", ttl=60, permissions=["users:read"]
+        client_id=admin_client(),
+        subject=str(admin_user.id),
+        scope="admin",
+        ttl=60,
+        audience=admin_audience(ISSUER),
+        permissions=["users:read"],
     )
     assert http.get(f"{API}/users", headers=auth(token)).status_code == 200
     assert http.get(f"{API}/clients", headers=auth(token)).status_code == 403
@@ -144,18 +169,31 @@ def test_admin_api_refuses_token_of_deactivated_user(http, state, admin_user):
     assert http.get(f"{API}/users", headers=headers).status_code == 401
 
 
-def test_admin_api_refuses_client_credentials_token(http, state, service):
-    response = http.post("/api/v2/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(*service))
+def test_admin_api_refuses_client_credentials_token_of_an_admin_client(http, state):
+    """Scope admin and the admin API's audience, but the token acts for no user: it holds no permission."""
+    _, secret = register(
+        client_id="admin-robot",
+        name="Admin robot",
+        is_admin=True,
+        redirect_uris=[],
+        post_logout_redirect_uris=[],
+        grant_types=["client_credentials"],
+        scope="admin",
+    )
+    response = http.post(
+        "/api/v2/oauth/token", data={"grant_type": "client_credentials"}, headers=basic("admin-robot", secret)
+    )
     token = response.json()["access_token"]
     response = http.get(f"{API}/users", headers=auth(token))
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"
 
 
-def test_admin_api_accepts_access_token_from_code_flow(http, state, user, webapp):
+def test_admin_api_accepts_admin_token_from_code_flow_of_an_admin_client(http, state, user):
     UserRole.create(user=user, role=ensure_admin_role())
-    code, verifier, _ = get_code(http)
-    access_token = redeem(http, code, verifier, webapp).json()["access_token"]
+    client = register(client_id="ops-console", name="Ops console", is_admin=True, scope="openid admin")
+    code, verifier, _ = get_code(http, client_id="ops-console", redirect_uri=REDIRECT, scope="openid admin")
+    access_token = redeem(http, code, verifier, client).json()["access_token"]
     http.cookies.clear()
     response = http.get(f"{API}/users", headers=auth(access_token))
     assert response.status_code == 200
@@ -524,7 +562,7 @@ def test_client_create_with_invalid_input_is_400_naming_the_field_and_writes_not
     assert response.status_code == 400, response.text
     error = response.json()
     assert field in error.get("field", "") + error["error_description"]
-    assert Client.select().count() == 0
+    assert Client.select().where(Client.client_id != ADMIN_CLIENT).count() == 0
     assert audit_events("client.created") == []
 
 
@@ -550,7 +588,7 @@ def test_client_list_is_paginated(http, state, admin, admin_user):
     for i in range(3):
         http.post(f"{API}/clients", json={**SERVICE, "client_id": f"svc{i}"}, headers=admin)
     page = http.get(f"{API}/clients", params={"limit": 2}, headers=admin).json()
-    assert page["total"] == 3 and [c["client_id"] for c in page["items"]] == ["svc0", "svc1"]
+    assert page["total"] == 4 and [c["client_id"] for c in page["items"]] == [ADMIN_CLIENT, "svc0"]
 
 
 # Roles and permissions ---------------------------------------------------------------------
@@ -637,17 +675,17 @@ def test_audit_log_is_newest_first_filtered_and_paginated(http, state, admin, ad
     for name in ("one", "two", "three"):
         new_user(http, admin, username=name, email=None)
     AuditLog.update(created_at=1000).where(AuditLog.id == audit_events("user.created")[0].id).execute()
-    body = http.get(f"{API}/audit-logs", params={"event": "user.created"}, headers=admin).json()
+    body = http.get(f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id)}, headers=admin).json()
     assert [e["details"]["username"] for e in body["items"]] == ["three", "two", "one"]
     assert body["total"] == 3
 
-    page = http.get(f"{API}/audit-logs", params={"event": "user.created", "limit": 1, "offset": 1}, headers=admin)
+    page = http.get(f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id), "limit": 1, "offset": 1}, headers=admin)
     assert [e["details"]["username"] for e in page.json()["items"]] == ["two"]
 
-    recent = http.get(f"{API}/audit-logs", params={"event": "user.created", "since": 2000}, headers=admin).json()
+    recent = http.get(f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id), "since": 2000}, headers=admin).json()
     assert recent["total"] == 2
     iso = http.get(
-        f"{API}/audit-logs", params={"event": "user.created", "since": "1970-01-01T00:16:40Z"}, headers=admin
+        f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id), "since": "1970-01-01T00:16:40Z"}, headers=admin
     ).json()
     assert iso["total"] == 3
 

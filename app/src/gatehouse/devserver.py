@@ -20,7 +20,8 @@ def main() -> None:
     os.environ.setdefault("LOG_FORMAT", "text")
     os.environ.setdefault("METRICS_PORT", "9091")
 
-    from .clients_admin import create_client, rotate_secret
+    from .admin_service import SYSTEM, rotate_client_secret
+    from .clients_admin import create_client
     from .config import load_settings
     from .db import open_database
     from .hashing import new_token
@@ -63,7 +64,7 @@ def main() -> None:
             scope="api:read",
         )
     else:
-        secret = rotate_secret(service)
+        secret = rotate_client_secret(SYSTEM, service.client_id)
 
     issuer = settings.issuer
     print(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 import unicodedata
 
 import peewee
 
 from .compiled import Compiled
-from .hashing import hash_password
 from .models import Permission, Role, RolePermission, User, UserRole
 
 ADMIN_ROLE = "admin"
@@ -83,29 +81,25 @@ def ensure_admin_role() -> Role:
 def create_user(
     username: str, password: str, email: str | None = None, admin: bool = False, name: str | None = None
 ) -> User:
-    validate_username(username)
-    if len(password) < 8:
-        raise UserError("password must be at least 8 characters")
-    if email is not None and ("@" not in email or len(email) > 254):
-        raise UserError(f"email {email!r} is not an email address")
-    now = int(time.time())
-    password_hash = hash_password(password)
+    """Create a user as the SYSTEM actor (the command line, the dev server, tests): admin_service
+    writes it, with the same rules as the admin API and the portal. UserError carries its message."""
+    from . import admin_service
+
     try:
-        with User._meta.database.atomic():
-            user = User.create(
-                username=username,
-                username_key=username_key(username),
-                email=email,
-                name=name,
-                password_hash=password_hash,
-                created_at=now,
-                updated_at=now,
-            )
-            if admin:
-                UserRole.create(user=user, role=ensure_admin_role())
-    except peewee.IntegrityError:
-        raise UserError(f"a user with username {username!r} or that email already exists") from None
-    return user
+        password_hash = admin_service.hash_new_password(password, username=username, email=email)
+        if admin:
+            ensure_admin_role()
+        data = admin_service.create_user(
+            admin_service.SYSTEM,
+            username=username,
+            password_hash=password_hash,
+            email=email,
+            name=name,
+            roles=[ADMIN_ROLE] if admin else [],
+        )
+    except admin_service.AdminError as exc:
+        raise UserError(exc.message) from None
+    return User.get_by_id(data["id"])
 
 
 USERNAME_MAX = 150  # characters, of the username as given and of its key (both columns are VARCHAR(150))

@@ -7,42 +7,22 @@ entry at once; other processes see a change within CLIENT_CACHE_SECONDS.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from .. import metrics
 from ..hashing import digest_matches
 from ..models import Client
-
-LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from . import redirect_uris
+from .admin_resource import ADMIN_SCOPE
 
 
 def redirect_uri_matches(registered: str, presented: str) -> bool:
-    """Exact string match; a loopback URI may differ only in its port (RFC 8252 §7.3)."""
-    if registered == presented:
-        return True
-    try:
-        reg, pres = urlsplit(registered), urlsplit(presented)
-        if not (_is_loopback(reg.hostname) and reg.scheme == "http" and pres.scheme == "http"):
-            return False
-        return (reg.hostname, reg.path, reg.query) == (pres.hostname, pres.path, pres.query) and pres.port is not None
-    except ValueError:
-        return False
+    """Exact string match; an http URI on a loopback IP literal may differ only in its port (RFC 8252 §7.3).
+    Both must pass the strict parse of redirect_uris.check(), which keeps Python and browsers in agreement."""
+    return redirect_uris.matches(registered, presented)
 
 
 @dataclass(frozen=True)
@@ -56,6 +36,7 @@ class ClientRecord(ClientMixin):
     post_logout_redirect_uris: tuple
     grant_types: frozenset
     scopes: tuple
+    is_admin: bool = False
 
     @classmethod
     def from_model(cls, row: Client) -> ClientRecord:
@@ -69,6 +50,7 @@ class ClientRecord(ClientMixin):
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
             grant_types=frozenset(row.grant_types),
             scopes=tuple(row.scope.split()),
+            is_admin=row.is_admin,
         )
 
     # Authlib's ClientMixin -------------------------------------------------
@@ -78,20 +60,29 @@ class ClientRecord(ClientMixin):
     def get_default_redirect_uri(self):
         # OAuth 2.1: redirect_uri is required whenever more than one is
         # registered; with exactly one, it is the default.
-        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+        # A URI registered before the strict rules and failing them is no default either.
+        if len(self.redirect_uris) == 1 and redirect_uris.is_valid(self.redirect_uris[0]):
+            return self.redirect_uris[0]
+        return None
 
     def get_allowed_scope(self, scope):
         """The registered scope when none is asked for; None (invalid_scope) when
-        any requested value is not registered for this client."""
+        any requested value is not registered for this client. The admin scope
+        only ever for an admin client, whatever its registration says."""
+        allowed = set(self.scopes) if self.is_admin else set(self.scopes) - {ADMIN_SCOPE}
         if not scope:
-            return " ".join(self.scopes)
+            return " ".join(s for s in self.scopes if s in allowed)
         requested = list(dict.fromkeys(scope.split()))
-        if not set(requested) <= set(self.scopes):
+        if not set(requested) <= allowed:
             return None
         return " ".join(requested)
 
     def check_redirect_uri(self, redirect_uri):
         return any(redirect_uri_matches(r, redirect_uri) for r in self.redirect_uris)
+
+    def check_post_logout_redirect_uri(self, redirect_uri):
+        """The same rule for RP-initiated logout's post_logout_redirect_uri."""
+        return any(redirect_uri_matches(r, redirect_uri) for r in self.post_logout_redirect_uris)
 
     def check_client_secret(self, client_secret):
         return self.is_confidential and digest_matches(self.secret_digest, client_secret)

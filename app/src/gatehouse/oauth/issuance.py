@@ -21,6 +21,7 @@ from ..revocations import RevocationList
 from ..tokens import TokenSigner
 from ..users import oidc_claims
 from ..users import roles_and_permissions as user_roles_and_permissions
+from .admin_resource import admin_audience, is_admin_scope
 
 # Written with every refresh token issued (gatehouse.compiled).
 _INSERT_REFRESH_TOKEN = Compiled(
@@ -83,9 +84,17 @@ class Issuer:
         return self.revocations.any_revoked(ids)
 
     # Tokens ------------------------------------------------------------------
+    def audience(self, client_id: str, scope: str) -> str:
+        """The admin API for an admin-scoped token (oauth.admin_resource), the client itself otherwise."""
+        return admin_audience(self.settings.issuer) if is_admin_scope(scope) else client_id
+
     def client_credentials(self, client, scope: str) -> dict:
         access_token, claims = self.signer.access_token(
-            client_id=client.client_id, subject=client.client_id, scope=scope, ttl=self.settings.access_token_ttl
+            client_id=client.client_id,
+            subject=client.client_id,
+            scope=scope,
+            ttl=self.settings.access_token_ttl,
+            audience=self.audience(client.client_id, scope),
         )
         metrics.tokens_issued.labels("client_credentials").inc()
         audit.record(
@@ -109,20 +118,27 @@ class Issuer:
         include_refresh: bool,
         include_id_token: bool,
         roles_and_permissions: tuple[list[str], list[str]] | None = None,
+        ttl: int | None = None,
     ) -> dict:
-        """roles_and_permissions: the user's, when the caller already read them (refresh does, in its one query)."""
-        roles, permissions = roles_and_permissions or user_roles_and_permissions(user.id)
+        """roles_and_permissions: the user's, when the caller already read them (refresh does, in its one query).
+
+        Only a token for the admin API carries them (oauth.admin_resource)."""
+        roles = permissions = ()
+        if is_admin_scope(scope):
+            roles, permissions = roles_and_permissions or user_roles_and_permissions(user.id)
+        ttl = ttl or self.settings.access_token_ttl
         access_token, claims = self.signer.access_token(
             client_id=client.client_id,
             subject=str(user.id),
             scope=scope,
-            ttl=self.settings.access_token_ttl,
+            ttl=ttl,
+            audience=self.audience(client.client_id, scope),
             roles=roles,
             permissions=permissions,
             grant_id=grant.id,
             auth_time=grant.auth_time,
         )
-        token = self._response(access_token, scope)
+        token = self._response(access_token, scope, ttl)
         if include_refresh:
             refresh = new_token(32)
             _INSERT_REFRESH_TOKEN.insert(
@@ -150,8 +166,12 @@ class Issuer:
         )
         return token
 
-    def _response(self, access_token: str, scope: str) -> dict:
-        token = {"access_token": access_token, "token_type": "Bearer", "expires_in": self.settings.access_token_ttl}
+    def _response(self, access_token: str, scope: str, ttl: int | None = None) -> dict:
+        token = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl or self.settings.access_token_ttl,
+        }
         if scope:
             token["scope"] = scope
         return token

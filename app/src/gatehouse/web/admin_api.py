@@ -102,6 +102,7 @@ class ClientCreate(StrictBody):
     post_logout_redirect_uris: list[Uri] = Field(default_factory=list, max_length=20)
     grant_types: list[str] = Field(min_length=1, max_length=3)
     scope: str = Field(default="", max_length=1000)
+    is_admin: bool = False
 
 
 class ClientUpdate(NoNulls):
@@ -111,6 +112,7 @@ class ClientUpdate(NoNulls):
     grant_types: list[str] | None = Field(default=None, min_length=1, max_length=3)
     scope: str | None = Field(default=None, max_length=1000)
     is_active: bool | None = None
+    is_admin: bool | None = None
 
 
 class RoleCreate(StrictBody):
@@ -218,6 +220,7 @@ async def create_client(request: Request, body: ClientCreate, actor: Actor = nee
         post_logout_redirect_uris=body.post_logout_redirect_uris,
         grant_types=body.grant_types,
         scope=body.scope,
+        is_admin=body.is_admin,
         cache=gh(request).clients,
     )
     return _created({**client, "client_secret": secret}, f"{PREFIX}/clients/{client['client_id']}")
@@ -228,7 +231,8 @@ async def update_client(
     request: Request, client_id: ClientId, body: ClientUpdate, actor: Actor = needs("clients:write")
 ):
     changes = body.model_dump(exclude_unset=True)
-    return json_answer(admin.update_client(actor, client_id, changes, gh(request).clients))
+    state = gh(request)
+    return json_answer(admin.update_client(actor, client_id, changes, state.clients, state.issuer))
 
 
 @router.post("/clients/{client_id}/rotate-secret", summary="Replace a client's secret; the new one is shown once")
@@ -305,7 +309,7 @@ def parse_since(value: str | None) -> int | None:
     """Unix seconds, or an ISO 8601 time (naive means UTC)."""
     if value is None or value == "":
         return None
-    if value.isdigit() and len(value) <= 12:
+    if value.isascii() and value.isdigit() and len(value) <= 12:  # '²'.isdigit() is True, int('²') fails
         return int(value)
     try:
         when = datetime.fromisoformat(value)

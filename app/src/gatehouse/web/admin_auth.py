@@ -1,9 +1,13 @@
 """Who is calling the admin API, and may they: bearer tokens (RFC 6750) or the portal's session.
 
 A bearer access token (RFC 9068) is accepted in the Authorization header
-only. Its `permissions` claim must hold the permission a route needs, and
-so must the user's roles today: removing a role takes effect at once, not
-when the token expires.
+only, and only one issued for the admin API (oauth.admin_resource): its
+`aud` names the API, its scope holds `admin`, and its client is an admin
+client that is still active. A token any other relying party received for
+the same user is refused, whatever that user may do. The token's
+`permissions` claim must hold the permission a route needs, and so must the
+user's roles today: removing a role takes effect at once, not when the
+token expires.
 
 The portal's session cookie is accepted too, for a script running in the
 admin's browser. A cookie travels with cross-site requests, so every
@@ -19,7 +23,8 @@ from fastapi import Depends, Request
 
 from ..admin_service import Actor, AdminError
 from ..models import Session, User
-from ..users import roles_and_permissions
+from ..oauth.admin_resource import admin_audience, is_admin_scope, names_audience
+from ..users import ADMIN_ROLE, roles_and_permissions
 from .common import client_ip, gh
 from .session_cookie import current_session, session_user
 
@@ -56,6 +61,7 @@ class Principal:
     user_id: int
     permissions: frozenset
     via: str  # "token" or "session"
+    is_admin: bool = False
     session: Session | None = None
     client_id: str | None = None
 
@@ -65,8 +71,16 @@ def _from_token(request: Request, token: str) -> Principal:
     claims = state.issuer.signer.verify(token, typ="at+jwt")
     if claims is None or state.issuer.is_revoked(claims):
         raise Unauthenticated("the access token is invalid, expired or revoked", "invalid_token")
+    if not names_audience(claims.get("aud"), admin_audience(state.settings.issuer)):
+        raise Unauthenticated("the access token was not issued for the admin API", "invalid_token")
+    if not is_admin_scope(str(claims.get("scope", ""))):
+        raise Forbidden("the access token's scope does not hold admin")
+    client = state.clients.get(str(claims.get("client_id", "")))
+    if client is None or not client.is_admin:
+        # Deactivated, deleted, or no longer an admin client: its tokens end with it.
+        raise Unauthenticated("the client of this access token is not an active admin client", "invalid_token")
     subject = str(claims.get("sub", ""))
-    if not (subject.isdigit() and len(subject) < 12):
+    if not (subject.isascii() and subject.isdigit() and len(subject) < 12):
         # A client_credentials token (sub is the client) acts for no user and holds no permission.
         raise Forbidden("the access token does not act for a user")
     user = User.get_or_none((User.id == int(subject)) & (User.is_active == True))  # noqa: E712
@@ -74,8 +88,10 @@ def _from_token(request: Request, token: str) -> Principal:
         raise Unauthenticated("the user of this access token is gone or deactivated", "invalid_token")
     claimed = claims.get("permissions")
     claimed = {p for p in claimed if isinstance(p, str)} if isinstance(claimed, list) else set()
-    held = set(roles_and_permissions(user.id)[1])
-    return Principal(user.id, frozenset(claimed & held), "token", client_id=claims.get("client_id"))
+    roles, held = roles_and_permissions(user.id)
+    claimed_roles = claims.get("roles") if isinstance(claims.get("roles"), list) else []
+    is_admin = ADMIN_ROLE in roles and ADMIN_ROLE in claimed_roles
+    return Principal(user.id, frozenset(claimed & set(held)), "token", is_admin, client_id=client.client_id)
 
 
 def authenticate(request: Request) -> Principal:
@@ -92,8 +108,8 @@ def authenticate(request: Request) -> Principal:
     user = session_user(session)
     if user is None:
         raise Unauthenticated("a bearer access token or a signed-in session is required")
-    permissions = frozenset(roles_and_permissions(user.id)[1])
-    return Principal(user.id, permissions, "session", session=session)
+    roles, permissions = roles_and_permissions(user.id)
+    return Principal(user.id, frozenset(permissions), "session", ADMIN_ROLE in roles, session=session)
 
 
 def check_csrf(request: Request, principal: Principal) -> None:
@@ -110,6 +126,13 @@ def needs(permission: str):
         principal: Principal = request.state.admin_principal
         if permission not in principal.permissions:
             raise Forbidden(f"this needs the {permission} permission")
-        return Actor(id=str(principal.user_id), user_id=principal.user_id, ip=client_ip(request), via=principal.via)
+        return Actor(
+            id=str(principal.user_id),
+            user_id=principal.user_id,
+            ip=client_ip(request),
+            via=principal.via,
+            permissions=principal.permissions,
+            is_admin=principal.is_admin,
+        )
 
     return Depends(dependency)

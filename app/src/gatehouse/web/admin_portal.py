@@ -27,7 +27,7 @@ from .. import admin_service as admin
 from ..admin_service import Actor, AdminError, NotFound
 from ..hashing import off_loop
 from ..models import Session, User
-from ..users import ADMIN_PERMISSIONS, roles_and_permissions
+from ..users import ADMIN_PERMISSIONS, ADMIN_ROLE, roles_and_permissions
 from .admin_api import ClientCreate, UserCreate
 from .common import client_ip, error_page, gh, page, read_form
 from .session_cookie import current_session, session_user
@@ -69,6 +69,7 @@ class Me:
     user: User
     session: Session
     permissions: frozenset
+    is_admin: bool = False
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -80,10 +81,10 @@ def _me(request: Request, *permissions: str) -> Me:
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignIn("/login?return_to=" + quote(target, safe="/"))
-    held = frozenset(roles_and_permissions(user.id)[1])
-    if not held & set(permissions):
+    roles, held = roles_and_permissions(user.id)
+    if not set(held) & set(permissions):
         raise _forbidden("You do not have permission to use this part of the admin portal.")
-    return Me(user, session, held)
+    return Me(user, session, frozenset(held), ADMIN_ROLE in roles)
 
 
 def _forbidden(message: str) -> AdminError:
@@ -118,12 +119,19 @@ def _lines(form: dict, key: str) -> list[str]:
 
 
 def _actor(request: Request, me: Me) -> Actor:
-    return Actor(id=str(me.user.id), user_id=me.user.id, ip=client_ip(request), via="portal")
+    return Actor(
+        id=str(me.user.id),
+        user_id=me.user.id,
+        ip=client_ip(request),
+        via="portal",
+        permissions=me.permissions,
+        is_admin=me.is_admin,
+    )
 
 
 def _offset(request: Request) -> int:
     value = request.query_params.get("offset", "0")
-    return min(int(value), 1_000_000_000) if value.isdigit() and len(value) < 12 else 0
+    return min(int(value), 1_000_000_000) if value.isascii() and value.isdigit() and len(value) < 12 else 0
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -197,7 +205,7 @@ async def create_user(request: Request):
 async def set_user_active(request: Request, user_id: str):
     me = _me(request, "users:read", "users:write")
     form = await _form(request, me, "users:write")
-    if not user_id.isdigit() or len(user_id) > 10:
+    if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 10:
         raise NotFound("no such user")
     admin.update_user(_actor(request, me), int(user_id), {"is_active": _one(form, "active") == "1"}, gh(request).issuer)
     return RedirectResponse("/admin/users", status_code=303)
@@ -273,7 +281,10 @@ async def rotate_secret(request: Request, client_id: str):
 async def set_client_active(request: Request, client_id: str):
     me = _me(request, "clients:read", "clients:write")
     form = await _form(request, me, "clients:write")
-    admin.update_client(_actor(request, me), client_id, {"is_active": _one(form, "active") == "1"}, gh(request).clients)
+    state = gh(request)
+    admin.update_client(
+        _actor(request, me), client_id, {"is_active": _one(form, "active") == "1"}, state.clients, state.issuer
+    )
     return RedirectResponse("/admin/clients", status_code=303)
 
 
