@@ -553,3 +553,58 @@ def test_non_ascii_csrf_token_is_refused_not_a_server_error(http, user):
     assert response.status_code == 400
     response = http.post("/logout", data={"csrf_token": "é"})
     assert response.status_code < 500
+
+
+# The admin API with a valid admin token: junk reaches the body and path parsers and the domain
+# rules (a session cookie without its CSRF header would be refused before any of them).
+
+ADMIN_FIELDS = [
+    "username",
+    "password",
+    "email",
+    "name",
+    "is_active",
+    "is_admin",
+    "client_id",
+    "confidential",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "scope",
+    "permissions",
+    "description",
+]
+json_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), text),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(text, children, max_size=4)),
+    max_leaves=10,
+)
+admin_body = st.one_of(
+    st.builds(
+        lambda d: (json.dumps(d).encode(), "application/json"),
+        st.dictionaries(st.one_of(st.sampled_from(ADMIN_FIELDS), text), json_value, max_size=8),
+    ),
+    st.builds(lambda raw, ct: (raw, ct), st.binary(max_size=500), content_type),
+)
+
+
+@pytest.fixture
+def admin_token(state, admin_user):
+    from test_admin_api import token_for
+
+    return token_for(state, admin_user)
+
+
+@FUZZ
+@given(data=st.data(), q=query, raw=st.one_of(st.none(), admin_body))
+def test_admin_api_never_answers_5xx_with_a_valid_admin_token(anonymous, app, admin_token, webapp, data, q, raw):
+    routes = [(m, p) for m, p in _routes(app) if p.startswith("/api/v2/admin")]
+    method, path = data.draw(st.sampled_from(routes), label="route")
+    filled = path
+    while "{" in filled:
+        start, end = filled.index("{"), filled.index("}")
+        value = data.draw(st.one_of(st.sampled_from(["1", "admin", "webapp", "users:read"]), path_param))
+        filled = filled[:start] + (quote(value, safe="") or "x") + filled[end + 1 :]
+    response = send(anonymous, method, filled, q, body_ct=raw, extra_headers={"Authorization": f"Bearer {admin_token}"})
+    if response.status_code >= 400:
+        assert isinstance(response.json().get("error"), str), response.text[:200]

@@ -81,6 +81,14 @@ class Conflict(AdminError):
     error = "conflict"
 
 
+class ReauthenticationRequired(AdminError):
+    """A sensitive change by a session whose sign-in is older than REAUTHENTICATE_AFTER (ASVS 7.5):
+    the operator enters their password again (the portal asks; POST /admin/reauthenticate)."""
+
+    status = 403
+    error = "reauthentication_required"
+
+
 class NotAllowed(AdminError):
     """The actor is authenticated and holds the route's permission, but the change would escalate."""
 
@@ -98,6 +106,18 @@ class Actor:
     via: str = "api"  # "token", "session", "portal" or "cli"
     permissions: frozenset = frozenset()
     is_admin: bool = False
+    # When the person behind a session last proved their password (None: not a session; a
+    # token's or the command line's caller proved it when the credential was issued).
+    auth_time: int | None = None
+
+
+# Sensitive changes made with a session need a sign-in at most this old (ASVS 7.5).
+REAUTHENTICATE_AFTER = 300
+
+
+def _sensitive(actor: Actor, what: str) -> None:
+    if actor.via in ("session", "portal") and (actor.auth_time or 0) + REAUTHENTICATE_AFTER < _now():
+        raise ReauthenticationRequired(f"enter your password again to {what}")
 
 
 # The command line runs as root on an auth server, with the database's credentials: it is the site's owner.
@@ -302,8 +322,10 @@ def update_user(actor: Actor, user_id: int, changes: dict, issuer) -> dict:
     user = _user(user_id)
     if "password_hash" in changes:
         _may_manage(actor, user, "reset the password of")
+        _sensitive(actor, "reset a password")
     if "is_active" in changes and changes["is_active"] != user.is_active:
         _may_manage(actor, user, "activate or deactivate")
+        _sensitive(actor, "activate or deactivate a user")
     unknown = set(changes) - {"email", "name", "is_active", "password_hash"}
     if unknown:
         raise Invalid(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
@@ -341,6 +363,7 @@ def delete_user(actor: Actor, user_id: int, issuer) -> None:
     if user.id == actor.user_id:
         raise Conflict("you cannot delete your own account")
     _may_manage(actor, user, "delete")
+    _sensitive(actor, "delete a user")
     # Nothing that names this id may survive it (ids are never reused: migration 0003).
     with database.atomic():
         _refuse_losing_last_admin(user, "deleted")
@@ -373,6 +396,7 @@ def assign_role(actor: Actor, user_id: int, role_name: str) -> dict:
     role = _role(role_name)
     _may_manage(actor, user, "change the roles of")
     _may_give_role(actor, role)
+    _sensitive(actor, "give a role")
     _, created = UserRole.get_or_create(user=user, role=role)
     if created:
         _audit(actor, "role.changed", str(user.id), action="assigned", role=role.name, username=user.username)
@@ -386,6 +410,7 @@ def remove_role(actor: Actor, user_id: int, role_name: str) -> dict:
         raise Conflict("you cannot remove your own admin role", "role")
     _may_manage(actor, user, "change the roles of")
     _may_give_role(actor, role)
+    _sensitive(actor, "take a role")
     with database.atomic():
         if role.name == ADMIN_ROLE and user.is_active:
             _refuse_losing_last_admin(user, "demoted")
@@ -478,6 +503,8 @@ def create_client(
         raise Invalid(str(exc), "client_id") from None
     if is_admin and not actor.is_admin:
         raise NotAllowed("only an admin can register an admin client", "is_admin")
+    if is_admin:
+        _sensitive(actor, "register an admin client")
     grant_types = list(dict.fromkeys(grant_types))
     redirect_uris = list(dict.fromkeys(redirect_uris))
     post_logout_redirect_uris = list(dict.fromkeys(post_logout_redirect_uris))
@@ -538,6 +565,8 @@ def update_client(actor: Actor, client_id: str, changes: dict, cache, issuer) ->
         raise Invalid(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
     if (row.is_admin or changes.get("is_admin")) and not actor.is_admin:
         raise NotAllowed("only an admin can change an admin client or make a client one", "is_admin")
+    if "is_admin" in changes and changes["is_admin"] != row.is_admin:
+        _sensitive(actor, "make a client an admin client or stop it being one")
     for field, value in changes.items():
         if value is None:
             raise Invalid(f"{field} cannot be null", field)
@@ -573,6 +602,7 @@ def rotate_client_secret(actor: Actor, client_id: str, cache=None) -> str:
     row = _client(client_id)
     if row.is_admin and not actor.is_admin:
         raise NotAllowed("only an admin can rotate an admin client's secret")
+    _sensitive(actor, "rotate a client secret")
     if not row.is_confidential:
         raise Conflict("a public client has no secret")
     secret = new_token(32)
@@ -674,6 +704,7 @@ def set_role_permissions(actor: Actor, name: str, permissions) -> dict:
     before = set(_role_permissions(role))
     # Adding grants the permission to every holder of the role; removing takes it from them.
     _may_grant(actor, wanted ^ before, "permissions")
+    _sensitive(actor, "change a role's permissions")
     with database.atomic():
         RolePermission.delete().where(RolePermission.role == role.id).execute()
         for permission in rows:

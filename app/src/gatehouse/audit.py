@@ -37,6 +37,7 @@ EVENTS = {
     "role.changed",
     "permission.changed",
     "keys.rotated",
+    "admin_token.refused",
 }
 
 

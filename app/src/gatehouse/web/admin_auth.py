@@ -133,6 +133,7 @@ def needs(permission: str):
             via=principal.via,
             permissions=principal.permissions,
             is_admin=principal.is_admin,
+            auth_time=principal.session.auth_time if principal.session else None,
         )
 
     return Depends(dependency)

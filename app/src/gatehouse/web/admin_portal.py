@@ -126,6 +126,7 @@ def _actor(request: Request, me: Me) -> Actor:
         via="portal",
         permissions=me.permissions,
         is_admin=me.is_admin,
+        auth_time=me.session.auth_time,
     )
 
 

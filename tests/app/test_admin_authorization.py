@@ -1,0 +1,380 @@
+"""Who may do what on the admin surface (docs/admin-threat-model.md), each rule tried as an attacker would.
+
+- The admin API is a resource server of its own: only a token issued to an
+  admin client, with scope `admin` and the admin API as its audience, works
+  there (RFC 8707, RFC 9068 §4).
+- No escalation: an actor grants only permissions it holds, and manages only
+  users whose permissions it holds all of; the admin role and admin clients
+  are for admins; the last active admin stays.
+- Sensitive changes made with a session need a recent sign-in (ASVS 7.5).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import ISSUER, MYSQL_URL, PASSWORD, REDIRECT, basic, get_code, login, redeem, register
+from gatehouse import admin_service
+from gatehouse.admin_service import SYSTEM, Actor
+from gatehouse.models import Client, Consent, Grant, Session, User, UserRole
+from gatehouse.oauth.admin_resource import admin_audience
+from gatehouse.users import ADMIN_PERMISSIONS, create_user, ensure_admin_role
+from test_admin_api import ADMIN_CLIENT, API, admin_client, auth, role_with, token_for
+
+INTROSPECT = "/api/v2/oauth/introspect"
+
+
+def user_with(name, *permissions):
+    """A user holding exactly `permissions` through a role of their own."""
+    user = create_user(name, PASSWORD, email=f"{name}@example.test")
+    role = role_with(f"{name}-role", *permissions)
+    UserRole.create(user=user, role=role)
+    return user
+
+
+def api_token(state, user):
+    return auth(token_for(state, user))
+
+
+# 1. The admin API accepts only tokens issued for it -------------------------------------------
+
+
+def test_an_ordinary_relying_partys_token_of_an_admin_does_not_work_at_the_admin_api(http, state, admin_user, webapp):
+    """The critical finding: an admin signing in to any relying party handed it a full admin credential."""
+    code, verifier, _ = get_code(http, username="root-admin")
+    token = redeem(http, code, verifier, webapp).json()["access_token"]
+    http.cookies.clear()
+    headers = auth(token)
+    assert http.get(f"{API}/users", headers=headers).status_code == 401
+    response = http.post(f"{API}/users", json={"username": "mallory", "password": PASSWORD}, headers=headers)
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert http.put(f"{API}/users/{admin_user.id}/roles/admin", headers=headers).status_code == 401
+    assert not User.select().where(User.username == "mallory").exists()
+
+
+def test_an_ordinary_client_cannot_obtain_the_admin_scope(http, state, admin_user, webapp):
+    # Not at registration ...
+    with pytest.raises(ValueError, match="only an admin client may hold the admin scope"):
+        register(client_id="sneaky", name="Sneaky", scope="openid admin")
+    # ... and not at the authorization endpoint, even when its stored registration says so.
+    Client.update(scope="openid profile email offline_access admin").where(Client.client_id == "webapp").execute()
+    login(http, "root-admin")
+    response = http.get(
+        "/api/v2/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "webapp",
+            "redirect_uri": REDIRECT,
+            "scope": "openid admin",
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "S256",
+            "state": "s",
+        },
+    )
+    assert response.status_code == 302
+    assert "error=invalid_scope" in response.headers["location"]
+
+
+def test_a_token_with_the_admin_audience_but_without_the_admin_scope_is_refused(http, state, admin_user):
+    token, _ = state.issuer.signer.access_token(
+        client_id=admin_client(),
+        subject=str(admin_user.id),
+        scope="openid",
+        ttl=60,
+        audience=admin_audience(ISSUER),
+        roles=["admin"],
+        permissions=ADMIN_PERMISSIONS,
+    )
+    response = http.get(f"{API}/users", headers=auth(token))
+    assert response.status_code == 403
+
+
+def test_an_admin_token_of_a_client_that_is_not_an_admin_client_is_refused(http, state, admin_user, webapp):
+    token, _ = state.issuer.signer.access_token(
+        client_id="webapp",
+        subject=str(admin_user.id),
+        scope="admin",
+        ttl=60,
+        audience=admin_audience(ISSUER),
+        roles=["admin"],
+        permissions=ADMIN_PERMISSIONS,
+    )
+    assert http.get(f"{API}/users", headers=auth(token)).status_code == 401
+
+
+def test_admin_tokens_stop_working_when_their_client_is_deactivated(http, state, admin_user):
+    headers = api_token(state, admin_user)
+    assert http.get(f"{API}/users", headers=headers).status_code == 200
+    Client.update(is_active=False).where(Client.client_id == ADMIN_CLIENT).execute()
+    assert http.get(f"{API}/users", headers=headers).status_code == 401
+
+
+def test_admin_tokens_stop_working_when_their_client_stops_being_an_admin_client(http, state, admin_user):
+    headers = api_token(state, admin_user)
+    Client.update(is_admin=False).where(Client.client_id == ADMIN_CLIENT).execute()
+    assert http.get(f"{API}/users", headers=headers).status_code == 401
+
+
+def test_only_an_admin_can_register_or_make_an_admin_client(http, state, admin_user):
+    clerk = user_with("clerk", "clients:read", "clients:write")
+    headers = api_token(state, clerk)
+    body = {
+        "client_id": "console2",
+        "name": "Console",
+        "grant_types": ["client_credentials"],
+        "scope": "admin",
+        "is_admin": True,
+    }
+    response = http.post(f"{API}/clients", json=body, headers=headers)
+    assert response.status_code == 403 and response.json()["field"] == "is_admin"
+    assert not Client.select().where(Client.client_id == "console2").exists()
+    register(client_id="plain", name="Plain", redirect_uris=[], grant_types=["client_credentials"], scope="")
+    response = http.patch(f"{API}/clients/plain", json={"is_admin": True}, headers=headers)
+    assert response.status_code == 403
+    assert not Client.get(Client.client_id == "plain").is_admin
+    # An admin may.
+    response = http.post(f"{API}/clients", json=body, headers=api_token(state, admin_user))
+    assert response.status_code == 201 and response.json()["is_admin"] is True
+
+
+def test_a_clients_writer_cannot_take_over_an_admin_client(http, state, admin_user):
+    clerk = user_with("clerk", "clients:read", "clients:write")
+    headers = api_token(state, clerk)
+    admin_client()
+    assert http.post(f"{API}/clients/{ADMIN_CLIENT}/rotate-secret", headers=headers).status_code == 403
+    response = http.patch(
+        f"{API}/clients/{ADMIN_CLIENT}", json={"redirect_uris": ["https://evil.example/cb"]}, headers=headers
+    )
+    assert response.status_code == 403
+    assert http.delete(f"{API}/clients/{ADMIN_CLIENT}", headers=headers).status_code == 403
+    assert Client.get(Client.client_id == ADMIN_CLIENT).redirect_uris == [REDIRECT]
+
+
+def test_client_ids_of_digits_alone_are_refused_so_a_clients_sub_never_equals_a_users(http, state, admin_user):
+    body = {"client_id": "42", "name": "Digits", "grant_types": ["client_credentials"], "scope": ""}
+    response = http.post(f"{API}/clients", json=body, headers=api_token(state, admin_user))
+    assert response.status_code == 400 and response.json()["field"] == "client_id"
+
+
+# The documented way to an admin token: gatehouse admin-token ---------------------------------
+
+
+def test_gatehouse_admin_token_gives_a_token_the_admin_api_accepts(http, state, env, admin_user):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    admin_client()
+    gatehouse = str(Path(sys.executable).with_name("gatehouse"))
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+
+    def run(*args, stdin):
+        return subprocess.run([gatehouse, *args], input=stdin, capture_output=True, text=True, env=environment)
+
+    result = run("admin-token", "--username", "ROOT-ADMIN", "--client-id", ADMIN_CLIENT, "--password-stdin",
+                 stdin=PASSWORD + "\n")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert http.get(f"{API}/users", headers=auth(token)).status_code == 200
+    claims = state.issuer.signer.verify(token)
+    assert claims["aud"] == admin_audience(ISSUER) and claims["scope"] == "admin"
+    # A wrong password, an unknown user, a client that is not an admin client: refused, no token.
+    wrong = run("admin-token", "--username", "root-admin", "--client-id", ADMIN_CLIENT, "--password-stdin",
+                stdin="wrong password\n")  # fmt: skip
+    assert wrong.returncode == 1 and wrong.stdout == "" and "wrong username or password" in wrong.stderr
+    register(client_id="plain", name="Plain", redirect_uris=[], grant_types=["client_credentials"], scope="")
+    plain = run("admin-token", "--username", "root-admin", "--client-id", "plain", "--password-stdin",
+                stdin=PASSWORD + "\n")  # fmt: skip
+    assert plain.returncode == 1 and "not an active admin client" in plain.stderr
+    bad_ttl = run("admin-token", "--username", "root-admin", "--ttl", "0", "--password-stdin", stdin=PASSWORD + "\n")
+    assert bad_ttl.returncode == 2 and "--ttl" in bad_ttl.stderr
+
+
+# 3. No escalation ------------------------------------------------------------------------------
+
+
+def test_users_write_alone_cannot_reset_an_admins_password(http, state, admin_user):
+    clerk = user_with("clerk", "users:read", "users:write")
+    response = http.patch(
+        f"{API}/users/{admin_user.id}", json={"password": "taken over at last"}, headers=api_token(state, clerk)
+    )
+    assert response.status_code == 403 and response.json()["error"] == "access_denied"
+    http.cookies.clear()
+    login(http, "root-admin", "taken over at last")
+    assert http.get("/admin/users").status_code != 200  # the attacker's password does not sign in
+
+
+def test_a_user_writer_cannot_manage_a_user_holding_permissions_it_lacks(http, state, admin_user):
+    clerk = user_with("clerk", "users:read", "users:write")
+    auditor = user_with("auditor", "audit-logs:read")
+    headers = api_token(state, clerk)
+    assert http.patch(f"{API}/users/{auditor.id}", json={"is_active": False}, headers=headers).status_code == 403
+    assert http.delete(f"{API}/users/{auditor.id}", headers=headers).status_code == 403
+    assert User.get_by_id(auditor.id).is_active
+    # A user whose permissions the clerk holds all of is the clerk's to manage; name and e-mail need no superset.
+    intern = user_with("intern", "users:read")
+    assert http.patch(f"{API}/users/{intern.id}", json={"is_active": False}, headers=headers).status_code == 200
+    assert http.patch(f"{API}/users/{auditor.id}", json={"name": "Aud"}, headers=headers).status_code == 200
+
+
+def test_roles_write_alone_cannot_add_permissions_to_its_own_role(http, state, admin_user):
+    clerk = user_with("clerk", "roles:read", "roles:write")
+    headers = api_token(state, clerk)
+    wanted = {"permissions": ["roles:read", "roles:write", "users:write"]}
+    response = http.put(f"{API}/roles/clerk-role/permissions", json=wanted, headers=headers)
+    assert response.status_code == 403 and "users:write" in response.json()["error_description"]
+    assert http.get(f"{API}/roles/clerk-role", headers=headers).json()["permissions"] == ["roles:read", "roles:write"]
+    response = http.post(f"{API}/roles", json={"name": "mine", "permissions": ["users:write"]}, headers=headers)
+    assert response.status_code == 403
+    assert http.get(f"{API}/roles/mine", headers=headers).status_code == 404
+
+
+def test_users_and_roles_write_cannot_give_themselves_admin(http, state, admin_user):
+    clerk = user_with("clerk", "users:read", "users:write", "roles:read", "roles:write")
+    headers = api_token(state, clerk)
+    assert http.put(f"{API}/users/{clerk.id}/roles/admin", headers=headers).status_code == 403
+    role_with("powerful", "audit-logs:read")
+    assert http.put(f"{API}/users/{clerk.id}/roles/powerful", headers=headers).status_code == 403
+    names = [r.role.name for r in UserRole.select().where(UserRole.user == clerk.id)]
+    assert names == ["clerk-role"]
+
+
+def test_an_actor_may_grant_what_it_holds(http, state, admin_user):
+    clerk = user_with("clerk", "users:read", "users:write", "roles:read", "roles:write")
+    headers = api_token(state, clerk)
+    response = http.post(f"{API}/roles", json={"name": "reader", "permissions": ["users:read"]}, headers=headers)
+    assert response.status_code == 201
+    intern = user_with("intern")
+    assert http.put(f"{API}/users/{intern.id}/roles/reader", headers=headers).status_code == 200
+
+
+def test_the_last_active_admin_cannot_be_deactivated_demoted_or_deleted(state, admin_user):
+    with pytest.raises(admin_service.Conflict, match="last active admin"):
+        admin_service.update_user(SYSTEM, admin_user.id, {"is_active": False}, state.issuer)
+    with pytest.raises(admin_service.Conflict, match="last active admin"):
+        admin_service.remove_role(SYSTEM, admin_user.id, "admin")
+    with pytest.raises(admin_service.Conflict, match="last active admin"):
+        admin_service.delete_user(SYSTEM, admin_user.id, state.issuer)
+    assert User.get_by_id(admin_user.id).is_active
+    # With a second active admin, the first may go.
+    second = create_user("second-admin", PASSWORD, admin=True)
+    admin_service.remove_role(SYSTEM, admin_user.id, "admin")
+    with pytest.raises(admin_service.Conflict, match="last active admin"):
+        admin_service.update_user(SYSTEM, second.id, {"is_active": False}, state.issuer)
+
+
+@pytest.mark.skipif(not MYSQL_URL, reason="SQLite serialises every write; the race needs MariaDB's row locks")
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(state, admin_user):
+    second = create_user("second-admin", PASSWORD, admin=True)
+    results = []
+
+    def demote(actor_id, target_id):
+        actor = Actor(id=str(actor_id), user_id=actor_id, is_admin=True, via="token")
+        try:
+            admin_service.remove_role(actor, target_id, "admin")
+            results.append("demoted")
+        except admin_service.AdminError as exc:
+            results.append(exc.error)
+        except Exception as exc:  # noqa: BLE001 (a deadlock victim is refused too: never both demoted)
+            results.append(type(exc).__name__)
+
+    threads = [
+        threading.Thread(target=demote, args=(admin_user.id, second.id)),
+        threading.Thread(target=demote, args=(second.id, admin_user.id)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    admins = UserRole.select().join_from(UserRole, User).where(UserRole.role == ensure_admin_role().id).count()
+    assert admins == 1, results
+
+
+# Revocations that follow from admin changes ----------------------------------------------------
+
+
+def test_a_password_reset_by_an_admin_revokes_the_users_grants(http, state, admin_user, user, webapp):
+    code, verifier, _ = get_code(http)
+    tokens = redeem(http, code, verifier, webapp).json()
+    http.cookies.clear()
+    response = http.patch(
+        f"{API}/users/{user.id}", json={"password": "a new password 123"}, headers=api_token(state, admin_user)
+    )
+    assert response.status_code == 200
+    refresh = http.post(
+        "/api/v2/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic(*webapp),
+    )
+    assert refresh.json()["error"] == "invalid_grant"
+    assert state.issuer.is_revoked(state.issuer.signer.verify(tokens["access_token"]))
+    assert not Session.select().where(Session.user_id == user.id).exists()
+
+
+def test_deactivating_a_client_revokes_its_grants(http, state, admin_user, user, webapp):
+    code, verifier, _ = get_code(http)
+    tokens = redeem(http, code, verifier, webapp).json()
+    http.cookies.clear()
+    response = http.patch(f"{API}/clients/webapp", json={"is_active": False}, headers=api_token(state, admin_user))
+    assert response.status_code == 200
+    assert Grant.select().where((Grant.client_id == "webapp") & Grant.revoked_at.is_null()).count() == 0
+    assert state.issuer.is_revoked(state.issuer.signer.verify(tokens["access_token"]))
+    # Active again, its old tokens stay dead.
+    http.patch(f"{API}/clients/webapp", json={"is_active": True}, headers=api_token(state, admin_user))
+    refresh = http.post(
+        "/api/v2/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic(*webapp),
+    )
+    assert refresh.json()["error"] == "invalid_grant"
+
+
+def test_changing_a_clients_redirect_uris_forgets_its_consents(http, state, admin_user, user, webapp):
+    get_code(http)
+    assert Consent.select().where(Consent.client_id == "webapp").count() == 1
+    uris = {"redirect_uris": [REDIRECT, "https://app.example.test/other"]}
+    assert http.patch(f"{API}/clients/webapp", json=uris, headers=api_token(state, admin_user)).status_code == 200
+    assert Consent.select().where(Consent.client_id == "webapp").count() == 0
+
+
+# Subjects --------------------------------------------------------------------------------------
+
+
+def test_a_deleted_users_subject_is_never_given_to_another_user(http, state, admin_user):
+    headers = api_token(state, admin_user)
+    first = http.post(f"{API}/users", json={"username": "temp", "password": PASSWORD}, headers=headers).json()
+    assert http.delete(f"{API}/users/{first['id']}", headers=headers).status_code == 204
+    second = http.post(f"{API}/users", json={"username": "next", "password": PASSWORD}, headers=headers).json()
+    assert second["id"] > first["id"]
+
+
+# Input the API must refuse, not crash on -------------------------------------------------------
+
+
+@pytest.mark.parametrize("since", ["²", "١٢٣", "1²", "１２"])
+def test_audit_since_in_non_ascii_digits_is_400(http, state, admin_user, since):
+    response = http.get(f"{API}/audit-logs", params={"since": since}, headers=api_token(state, admin_user))
+    assert response.status_code == 400 and response.json()["field"] == "since"
+
+
+# 3. Re-authentication for sensitive changes made with a session (ASVS 7.5) ---------------------
+
+
+def test_a_sensitive_change_with_an_old_session_asks_for_the_password_again(http, state, admin_user, user):
+    login(http, "root-admin")
+    csrf = http.get("/admin/users").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    old = int(time.time()) - admin_service.REAUTHENTICATE_AFTER - 5
+    Session.update(auth_time=old).where(Session.user_id == admin_user.id).execute()
+    headers = {"X-CSRF-Token": csrf}
+    response = http.patch(f"{API}/users/{user.id}", json={"is_active": False}, headers=headers)
+    assert response.status_code == 403 and response.json()["error"] == "reauthentication_required"
+    assert User.get_by_id(user.id).is_active
+    # A harmless change needs no new sign-in.
+    assert http.patch(f"{API}/users/{user.id}", json={"name": "Al"}, headers=headers).status_code == 200
+    # A fresh sign-in allows it.
+    Session.update(auth_time=int(time.time())).where(Session.user_id == admin_user.id).execute()
+    assert http.patch(f"{API}/users/{user.id}", json={"is_active": False}, headers=headers).status_code == 200
