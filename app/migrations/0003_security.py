@@ -9,6 +9,12 @@ URI, the session idle timeout, and user ids (OIDC subjects) that never come back
   URI the user saw. Consents given before it named no URI, so they are
   dropped: each user is asked once more.
 - sessions.last_seen_at: for SESSION_IDLE_TIMEOUT.
+- users.username_skeleton: SHA-256 of each username's TR39 skeleton, so a new
+  username confusable with an existing one is refused. Filled here from the
+  usernames; existing confusable pairs stay (the index is not unique), new
+  ones are refused. The skeleton follows the confusables data shipped with
+  the package (gatehouse/data/confusables.txt): a newer data file needs a
+  migration that recomputes the column.
 - users.id on SQLite becomes AUTOINCREMENT: without it SQLite gives a deleted
   user's id, and so their `sub`, to the next user created (OIDC Core §2 says
   a subject is never reassigned). The sequence starts above every id any
@@ -18,11 +24,13 @@ MySQL's DDL is not transactional, so each step looks at the schema first: a
 run that stopped half way is finished by the next one.
 """
 
+import hashlib
 import re
 
 import peewee
 from gatehouse.db import is_mysql
 from gatehouse.migrate import MigrationError
+from gatehouse.username_policy import username_skeleton
 from playhouse.migrate import SqliteMigrator
 
 OLD_CONSENT_INDEX = ("user_id", "client_id", "scope")
@@ -31,7 +39,7 @@ CONSENT_INDEX_NAME = "consents_user_id_client_id_scope_redirect_uri_digest"
 
 
 def up(db):
-    columns = {table: {c.name for c in db.get_columns(table)} for table in ("clients", "consents", "sessions")}
+    columns = {table: {c.name for c in db.get_columns(table)} for table in ("clients", "consents", "sessions", "users")}
     sqlite = None if is_mysql() else SqliteMigrator(db)
     add = [
         ("clients", "is_admin", peewee.BooleanField(default=False), "TINYINT(1) NOT NULL DEFAULT 0"),
@@ -42,6 +50,7 @@ def up(db):
             "VARCHAR(64) NOT NULL DEFAULT ''",
         ),
         ("sessions", "last_seen_at", peewee.BigIntegerField(null=True), "BIGINT NULL"),
+        ("users", "username_skeleton", peewee.CharField(max_length=64, default=""), "CHAR(64) NOT NULL DEFAULT ''"),
     ]
     for table, column, field, mysql_type in add:
         if column in columns[table]:
@@ -54,8 +63,22 @@ def up(db):
         else:
             db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {mysql_type}")
     _consent_index(db, sqlite)
+    _fill_username_skeletons(db, sqlite)
     if sqlite:
         _sqlite_users_autoincrement(db)
+
+
+def _fill_username_skeletons(db, sqlite) -> None:
+    users = peewee.Table("users", ("id", "username", "username_skeleton")).bind(db)
+    rows = list(users.select(users.id, users.username).where(users.username_skeleton == "").tuples())
+    for user_id, username in rows:
+        value = hashlib.sha256(username_skeleton(username).encode("utf-8")).hexdigest()
+        users.update(username_skeleton=value).where(users.id == user_id).execute()
+    if not any(i.columns == ["username_skeleton"] for i in db.get_indexes("users")):
+        if sqlite:
+            sqlite.add_index("users", ("username_skeleton",), unique=False).run()
+        else:
+            db.execute_sql("ALTER TABLE users ADD INDEX users_username_skeleton (username_skeleton)")
 
 
 def _consent_index(db, sqlite) -> None:

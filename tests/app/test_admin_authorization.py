@@ -378,3 +378,41 @@ def test_a_sensitive_change_with_an_old_session_asks_for_the_password_again(http
     # A fresh sign-in allows it.
     Session.update(auth_time=int(time.time())).where(Session.user_id == admin_user.id).execute()
     assert http.patch(f"{API}/users/{user.id}", json={"is_active": False}, headers=headers).status_code == 200
+
+
+# 4. One write path: the same account rules whoever writes ----------------------------------------
+
+
+def test_a_common_password_is_refused_by_the_api_and_the_command_line_alike(http, state, admin_user):
+    headers = api_token(state, admin_user)
+    response = http.post(f"{API}/users", json={"username": "bob", "password": "password123"}, headers=headers)
+    assert response.status_code == 400 and response.json()["field"] == "password"
+    response = http.post(f"{API}/users", json={"username": "bob", "password": "bob-the-builder!"}, headers=headers)
+    assert response.status_code == 400 and "username" in response.json()["error_description"]
+    with pytest.raises(ValueError, match="common"):
+        create_user("bob", "password123")
+    assert not User.select().where(User.username == "bob").exists()
+    # A password reset follows the same rule, with the target's own name.
+    response = http.patch(f"{API}/users/{admin_user.id}", json={"password": "root-admin-2024"}, headers=headers)
+    assert response.status_code == 400 and response.json()["field"] == "password"
+
+
+@pytest.mark.parametrize(
+    "username", ["ali\u202ecod.exe", "zero\u200bwidth", "bell\x07", "bidi\u2066x", "hangul\u3164filler"]
+)
+def test_usernames_with_control_format_or_bidi_characters_are_refused(http, state, admin_user, username):
+    response = http.post(
+        f"{API}/users", json={"username": username, "password": PASSWORD}, headers=api_token(state, admin_user)
+    )
+    assert response.status_code == 400 and response.json()["field"] == "username"
+    assert "U+" in response.json()["error_description"]
+    assert User.select().count() == 1
+
+
+@pytest.mark.parametrize("lookalike", ["r\u043e\u043et-admin", "root-adrnin", "ROOT-ADMIN\u0301"[:-1], "r00t-admin"])
+def test_a_username_confusable_with_an_existing_one_is_refused(http, state, admin_user, lookalike):
+    response = http.post(
+        f"{API}/users", json={"username": lookalike, "password": PASSWORD}, headers=api_token(state, admin_user)
+    )
+    assert response.status_code == 409 and response.json()["field"] == "username"
+    assert User.select().count() == 1

@@ -137,7 +137,7 @@ def test_duplicate_user_is_refused_naming_the_problem_and_writes_nothing(cli, st
 def test_short_password_is_refused_and_nothing_is_written(cli, state):
     result = cli("create-user", "--username", "bob", "--password-stdin", stdin="short\n")
     assert result.returncode == 1
-    assert "password must be 8-1024 characters" in result.stderr
+    assert "at least 8" in result.stderr
     assert User.select().count() == 0
 
 

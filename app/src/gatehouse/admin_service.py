@@ -15,6 +15,7 @@ admins alone; the last active admin cannot be deactivated, demoted or deleted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -40,6 +41,8 @@ from .models import (
     UserRole,
 )
 from .oauth.admin_resource import ADMIN_SCOPE
+from .password_policy import PASSWORD_MAX, PASSWORD_MIN, PasswordRejected, check_new_password  # noqa: F401 (limits re-exported for the API's fields)
+from .username_policy import username_skeleton
 from .users import ADMIN_PERMISSIONS, ADMIN_ROLE, UserError, roles_and_permissions, username_key, validate_username
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -47,7 +50,6 @@ ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 # resource:action, lower case so that SQLite and MySQL's case-insensitive
 # collation agree on what a duplicate is.
 PERMISSION_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,48}:[a-z0-9][a-z0-9._-]{0,48}$")
-PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 
 
 class AdminError(Exception):
@@ -235,8 +237,11 @@ def get_user(user_id: int) -> dict:
 
 
 def check_password(password: str, username: str | None = None, email: str | None = None) -> None:
-    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise Invalid(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters", "password")
+    """Length, the shipped list of common passwords, not the username or e-mail (password_policy)."""
+    try:
+        check_new_password(password, username=username, email=email)
+    except PasswordRejected as exc:
+        raise Invalid(exc.message, "password") from None
 
 
 def hash_new_password(password: str, username: str | None = None, email: str | None = None) -> str:
@@ -283,12 +288,19 @@ def create_user(
     role_rows = _roles_named(roles)
     for role in role_rows:
         _may_give_role(actor, role, "roles")
+    if User.select().where(User.username_key == username_key(username)).exists():
+        raise Conflict("a user with that username already exists", "username")
+    skeleton = hashlib.sha256(username_skeleton(username).encode("utf-8")).hexdigest()
+    lookalike = User.get_or_none(User.username_skeleton == skeleton)
+    if lookalike is not None:
+        raise Conflict(f"username {username!r} looks like the existing username {lookalike.username!r}", "username")
     now = _now()
     try:
         with database.atomic():
             user = User.create(
                 username=username,
                 username_key=username_key(username),
+                username_skeleton=skeleton,
                 email=email,
                 name=name,
                 password_hash=password_hash,

@@ -36,6 +36,9 @@ class User(BaseModel):
     # On MySQL/MariaDB a binary collation (migration 0002): the key is folded
     # already, and a _ci collation would make 'jose' and 'josé' one user.
     username_key = peewee.CharField(max_length=150, unique=True)
+    # SHA-256 of the username's TR39 skeleton (gatehouse.username_policy): a new username whose
+    # skeleton matches an existing one ('aIice' beside 'alice') is refused (migration 0003).
+    username_skeleton = peewee.CharField(max_length=64, index=True, default="")
     email = peewee.CharField(max_length=254, null=True, unique=True)
     name = peewee.CharField(max_length=200, null=True)
     password_hash = peewee.CharField(max_length=255)

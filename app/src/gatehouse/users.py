@@ -8,6 +8,7 @@ import peewee
 
 from .compiled import Compiled
 from .models import Permission, Role, RolePermission, User, UserRole
+from .username_policy import unsafe_characters
 
 ADMIN_ROLE = "admin"
 # Every permission the admin API checks; the admin role holds them all.
@@ -119,6 +120,10 @@ def username_key(username: str) -> str:
 def validate_username(username: str) -> None:
     if not username or len(username) > USERNAME_MAX or any(c.isspace() for c in username):
         raise UserError(f"username must be 1-{USERNAME_MAX} characters without spaces")
+    unsafe = unsafe_characters(username)
+    if unsafe:
+        # Controls, format and bidirectional characters make one name display as another.
+        raise UserError(f"username must not hold {', '.join(unsafe)}")
     folded = len(username_key(username))
     if folded > USERNAME_MAX:
         # Folding can lengthen a name ('ß' becomes 'ss'); the key must still fit its column.

@@ -153,7 +153,7 @@ async def get_user(user_id: UserId, actor: Actor = needs("users:read")):
 
 @router.post("/users", summary="Create a user", status_code=201)
 async def create_user(body: UserCreate, actor: Actor = needs("users:write")):
-    password_hash = await off_loop(admin.hash_new_password, body.password)
+    password_hash = await off_loop(admin.hash_new_password, body.password, body.username, body.email)
     user = admin.create_user(
         actor,
         username=body.username,
@@ -169,7 +169,11 @@ async def create_user(body: UserCreate, actor: Actor = needs("users:write")):
 async def update_user(request: Request, user_id: UserId, body: UserUpdate, actor: Actor = needs("users:write")):
     changes = body.model_dump(exclude_unset=True)
     if "password" in changes:
-        changes["password_hash"] = await off_loop(admin.hash_new_password, changes.pop("password"))
+        target = admin.get_user(user_id)  # 404 before any hashing; the password must not contain their name
+        email = changes.get("email", target["email"])
+        changes["password_hash"] = await off_loop(
+            admin.hash_new_password, changes.pop("password"), target["username"], email
+        )
     return json_answer(admin.update_user(actor, user_id, changes, gh(request).issuer))
 
 

@@ -191,7 +191,7 @@ async def create_user(request: Request):
             email=values["email"] or None,
             name=values["name"] or None,
         )
-        password_hash = await off_loop(admin.hash_new_password, body.password)
+        password_hash = await off_loop(admin.hash_new_password, body.password, body.username, body.email)
         admin.create_user(
             _actor(request, me), username=body.username, password_hash=password_hash, email=body.email, name=body.name
         )
