@@ -15,6 +15,11 @@ URI, the session idle timeout, and user ids (OIDC subjects) that never come back
   ones are refused. The skeleton follows the confusables data shipped with
   the package (gatehouse/data/confusables.txt): a newer data file needs a
   migration that recomputes the column.
+- users.email_key: e-mail addresses are told apart by NFKC + casefold, unique
+  and binary-collated, on every backend (SQLite compared them byte for byte,
+  MariaDB's _ci collation ignored case and accents too); the unique index on
+  users.email goes. A database where two addresses share a key is refused
+  first, changing nothing, with the users named.
 - users.id on SQLite becomes AUTOINCREMENT: without it SQLite gives a deleted
   user's id, and so their `sub`, to the next user created (OIDC Core §2 says
   a subject is never reassigned). The sequence starts above every id any
@@ -26,6 +31,8 @@ run that stopped half way is finished by the next one.
 
 import hashlib
 import re
+import unicodedata
+from collections import defaultdict
 
 import peewee
 from gatehouse.db import is_mysql
@@ -38,7 +45,16 @@ NEW_CONSENT_INDEX = ["user_id", "client_id", "scope", "redirect_uri_digest"]
 CONSENT_INDEX_NAME = "consents_user_id_client_id_scope_redirect_uri_digest"
 
 
+EMAIL_KEY_TYPE = "VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+
+
+def email_key(email: str) -> str:
+    # gatehouse.users.email_key as of this migration, frozen.
+    return unicodedata.normalize("NFKC", email).casefold()
+
+
 def up(db):
+    refuse_colliding_emails(db)
     columns = {table: {c.name for c in db.get_columns(table)} for table in ("clients", "consents", "sessions", "users")}
     sqlite = None if is_mysql() else SqliteMigrator(db)
     add = [
@@ -51,6 +67,7 @@ def up(db):
         ),
         ("sessions", "last_seen_at", peewee.BigIntegerField(null=True), "BIGINT NULL"),
         ("users", "username_skeleton", peewee.CharField(max_length=64, default=""), "CHAR(64) NOT NULL DEFAULT ''"),
+        ("users", "email_key", peewee.CharField(max_length=254, null=True), f"{EMAIL_KEY_TYPE} NULL"),
     ]
     for table, column, field, mysql_type in add:
         if column in columns[table]:
@@ -64,8 +81,45 @@ def up(db):
             db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {mysql_type}")
     _consent_index(db, sqlite)
     _fill_username_skeletons(db, sqlite)
+    _email_key_replaces_email_index(db, sqlite)
     if sqlite:
         _sqlite_users_autoincrement(db)
+
+
+def refuse_colliding_emails(db) -> None:
+    users = peewee.Table("users", ("id", "username", "email")).bind(db)
+    owners = defaultdict(list)
+    for user_id, username, email in users.select(users.id, users.username, users.email).tuples():
+        if email is not None:
+            owners[email_key(email)].append(f"{email!r} ({username!r}, id {user_id})")
+    clashes = ["; ".join(names) for names in owners.values() if len(names) > 1]
+    if clashes:
+        raise MigrationError(
+            "0003_security changed nothing: e-mail addresses that are one once case is folded: "
+            + " | ".join(clashes)
+            + ". Change or clear (NULL) all but one of each group in users.email, then run `gatehouse migrate` again."
+        )
+
+
+def _email_key_replaces_email_index(db, sqlite) -> None:
+    users = peewee.Table("users", ("id", "email", "email_key")).bind(db)
+    for user_id, email in (
+        users.select(users.id, users.email).where(users.email.is_null(False) & users.email_key.is_null()).tuples()
+    ):
+        users.update(email_key=email_key(email)).where(users.id == user_id).execute()
+    indexes = db.get_indexes("users")
+    old = [i.name for i in indexes if i.unique and i.columns == ["email"]]
+    needs_index = not any(i.unique and i.columns == ["email_key"] for i in indexes)
+    if sqlite:
+        for name in old:
+            sqlite.drop_index("users", name).run()
+        if needs_index:
+            sqlite.add_index("users", ("email_key",), unique=True).run()
+        return
+    changes = ["ADD UNIQUE INDEX users_email_key (email_key)"] if needs_index else []
+    changes += [f"DROP INDEX `{name}`" for name in old]
+    if changes:
+        db.execute_sql("ALTER TABLE users " + ", ".join(changes))
 
 
 def _fill_username_skeletons(db, sqlite) -> None:

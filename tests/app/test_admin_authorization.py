@@ -416,3 +416,22 @@ def test_a_username_confusable_with_an_existing_one_is_refused(http, state, admi
     )
     assert response.status_code == 409 and response.json()["field"] == "username"
     assert User.select().count() == 1
+
+
+def test_email_addresses_are_unique_by_folded_case_and_keep_accents_on_every_backend(http, state, admin_user):
+    headers = api_token(state, admin_user)
+
+    def create(username, email):
+        return http.post(
+            f"{API}/users", json={"username": username, "password": PASSWORD, "email": email}, headers=headers
+        )
+
+    assert create("bob", "Bob@Example.test").status_code == 201
+    response = create("robert", "bob@EXAMPLE.TEST")
+    assert response.status_code == 409 and response.json()["field"] == "email"
+    # Accents are other addresses (MariaDB's collation used to call these one).
+    assert create("jose", "jose@example.test").status_code == 201
+    assert create("josé", "josé@example.test").status_code == 201
+    bob = User.get(User.username == "bob")
+    response = http.patch(f"{API}/users/{bob.id}", json={"email": "JOSE@example.test"}, headers=headers)
+    assert response.status_code == 409 and User.get_by_id(bob.id).email == "Bob@Example.test"

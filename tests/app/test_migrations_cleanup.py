@@ -381,3 +381,94 @@ def test_revocation_outlives_cleanup_until_the_token_expires(http, state, user, 
     cleanup()
     introspected = http.post("/api/v2/oauth/introspect", data={"token": access}, headers=basic(*webapp))
     assert introspected.json() == {"active": False}
+
+
+# The security review's schema (0003_security) --------------------------------------------
+
+
+@pytest.fixture
+def version_2(fresh_db, extra_migrations):
+    """A database at schema version 2 (0001 and 0002 applied, 0003 not)."""
+    later = {
+        p: p.read_text() for p in extra_migrations.glob("*.py") if p.stem not in ("0001_initial", "0002_username_key")
+    }
+
+    def build():
+        drop_every_table(fresh_db)
+        for path in later:
+            path.unlink()
+        try:
+            assert migrate() == ["0001_initial", "0002_username_key"]
+        finally:
+            for path, text in later.items():
+                path.write_text(text)
+
+    return build
+
+
+def v2_user(database, username: str, email: str | None = None) -> int:
+    return (
+        peewee.Table("users")
+        .bind(database)
+        .insert(
+            username=username,
+            username_key=username_key(username),
+            email=email,
+            password_hash="x",
+            is_active=True,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        .execute()
+    )
+
+
+def test_0003_refuses_emails_that_collide_once_folded_and_changes_nothing(fresh_db, version_2):
+    version_2()
+    first = v2_user(fresh_db, "ann", "Ann@Example.test")
+    second = v2_user(fresh_db, "anna", "ann@example.TEST") if not MYSQL_URL else None
+    if MYSQL_URL:
+        # MariaDB's _ci index already refused those; it let Cherokee case twins in (Unicode 8 letters).
+        v2_user(fresh_db, "cher", "ᏣᎳᎩ@example.test")
+        second = v2_user(fresh_db, "cher2", "ᏣᎳᎩ".lower() + "@example.test")
+    before = schema(fresh_db)
+    with pytest.raises(MigrationError, match="changed nothing") as refused:
+        migrate()
+    assert f"id {second}" in str(refused.value)
+    assert schema(fresh_db) == before
+    assert pending() == ["0003_security"]
+    fresh_db.execute_sql(f"UPDATE users SET email = NULL WHERE id = {second}")
+    assert migrate() == ["0003_security"]
+    assert User.get_by_id(first).email_key == "ann@example.test"
+
+
+def test_0003_keeps_every_user_and_role_and_never_reuses_a_deleted_users_id(fresh_db, version_2):
+    version_2()
+    alice = v2_user(fresh_db, "alice", "alice@example.test")
+    gone = v2_user(fresh_db, "gone")
+    peewee.Table("users").bind(fresh_db).delete().where(peewee.Table("users").c.id == gone).execute()
+    # The deleted user's id still names them in an old grant.
+    peewee.Table("grants").bind(fresh_db).insert(
+        id="g" * 32, client_id="webapp", user_id=gone, scope="openid", auth_time=NOW, created_at=NOW, expires_at=NOW
+    ).execute()
+    role_id = Role.get_or_create(name="admin")[0].id
+    peewee.Table("user_roles").bind(fresh_db).insert(user_id=alice, role_id=role_id).execute()
+    assert migrate() == ["0003_security"]
+    assert [r.role.name for r in UserRole.select().where(UserRole.user == alice)] == ["admin"]
+    newcomer = new_user("newcomer")
+    assert newcomer.id > gone
+    assert User.get_by_id(alice).username_skeleton != ""
+
+
+def test_0003_finishes_a_run_that_stopped_half_way(fresh_db, version_2):
+    migrate()
+    finished = schema(fresh_db)
+    version_2()
+    v2_user(fresh_db, "alice", "alice@example.test")
+    quote = "`" if MYSQL_URL else '"'
+    fresh_db.execute_sql(f"ALTER TABLE clients ADD COLUMN {quote}is_admin{quote} INTEGER NOT NULL DEFAULT 0")
+    assert migrate() == ["0003_security"]
+    SchemaMigration.delete().where(SchemaMigration.name == "0003_security").execute()
+    assert migrate() == ["0003_security"]
+    if not MYSQL_URL:  # MariaDB: the half-made column's type differs from a fresh one's (TINYINT vs INT)
+        assert schema(fresh_db).keys() == finished.keys()

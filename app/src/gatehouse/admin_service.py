@@ -43,7 +43,15 @@ from .models import (
 from .oauth.admin_resource import ADMIN_SCOPE
 from .password_policy import PASSWORD_MAX, PASSWORD_MIN, PasswordRejected, check_new_password  # noqa: F401 (limits re-exported for the API's fields)
 from .username_policy import username_skeleton
-from .users import ADMIN_PERMISSIONS, ADMIN_ROLE, UserError, roles_and_permissions, username_key, validate_username
+from .users import (
+    ADMIN_PERMISSIONS,
+    ADMIN_ROLE,
+    UserError,
+    email_key,
+    roles_and_permissions,
+    username_key,
+    validate_username,
+)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -290,6 +298,8 @@ def create_user(
         _may_give_role(actor, role, "roles")
     if User.select().where(User.username_key == username_key(username)).exists():
         raise Conflict("a user with that username already exists", "username")
+    if email is not None and User.select().where(User.email_key == email_key(email)).exists():
+        raise Conflict("another user has that email", "email")
     skeleton = hashlib.sha256(username_skeleton(username).encode("utf-8")).hexdigest()
     lookalike = User.get_or_none(User.username_skeleton == skeleton)
     if lookalike is not None:
@@ -302,6 +312,7 @@ def create_user(
                 username_key=username_key(username),
                 username_skeleton=skeleton,
                 email=email,
+                email_key=email_key(email),
                 name=name,
                 password_hash=password_hash,
                 is_active=is_active,
@@ -353,6 +364,11 @@ def update_user(actor: Actor, user_id: int, changes: dict, issuer) -> dict:
     changed = {k: v for k, v in changes.items() if k == "password_hash" or getattr(user, k) != v}
     if not changed:
         return user_dict(user, with_access=True)
+    if "email" in changed:
+        changed["email_key"] = email_key(changed["email"])
+        taken = User.select().where((User.email_key == changed["email_key"]) & (User.id != user.id)).exists()
+        if changed["email_key"] is not None and taken:
+            raise Conflict("another user has that email", "email")
     changed["updated_at"] = _now()
     try:
         with database.atomic():
@@ -365,7 +381,7 @@ def update_user(actor: Actor, user_id: int, changes: dict, issuer) -> dict:
                 _end_sessions_and_grants(user.id, issuer, "password_reset")
     except peewee.IntegrityError:
         raise Conflict("another user has that email", "email") from None
-    fields = sorted(k.removesuffix("_hash") for k in changed if k != "updated_at")
+    fields = sorted(k.removesuffix("_hash") for k in changed if k not in ("updated_at", "email_key"))
     _audit(actor, "user.updated", str(user.id), username=user.username, fields=fields)
     return get_user(user.id)
 

@@ -39,7 +39,10 @@ class User(BaseModel):
     # SHA-256 of the username's TR39 skeleton (gatehouse.username_policy): a new username whose
     # skeleton matches an existing one ('aIice' beside 'alice') is refused (migration 0003).
     username_skeleton = peewee.CharField(max_length=64, index=True, default="")
-    email = peewee.CharField(max_length=254, null=True, unique=True)
+    email = peewee.CharField(max_length=254, null=True)
+    # What e-mail addresses are told apart by (gatehouse.users.email_key): unique, and on
+    # MySQL/MariaDB binary-collated (migration 0003), so every backend compares alike.
+    email_key = peewee.CharField(max_length=254, null=True, unique=True)
     name = peewee.CharField(max_length=200, null=True)
     password_hash = peewee.CharField(max_length=255)
     is_active = peewee.BooleanField(default=True)

@@ -117,6 +117,13 @@ def username_key(username: str) -> str:
     return unicodedata.normalize("NFKC", username).casefold()
 
 
+def email_key(email: str | None) -> str | None:
+    """What e-mail addresses are compared by, on every backend: NFKC, then casefold. The local part
+    is case-sensitive in theory (RFC 5321 §2.4) but no provider treats it so, and two accounts whose
+    addresses differ only in case are one person's or an impersonation."""
+    return None if email is None else unicodedata.normalize("NFKC", email).casefold()
+
+
 def validate_username(username: str) -> None:
     if not username or len(username) > USERNAME_MAX or any(c.isspace() for c in username):
         raise UserError(f"username must be 1-{USERNAME_MAX} characters without spaces")
