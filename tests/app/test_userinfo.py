@@ -86,12 +86,12 @@ def test_no_id_token_without_openid_scope(http, user, webapp):
     assert "id_token" not in tokens
 
 
-def test_access_token_of_a_user_carries_roles_and_permissions(http, state, webapp):
+def test_access_token_for_an_ordinary_client_does_not_carry_the_users_admin_roles(http, state, webapp):
+    """Roles and permissions go only into tokens for the admin API (test_admin_authorization)."""
     from conftest import PASSWORD
     from gatehouse.users import create_user
 
     create_user("alice", PASSWORD, admin=True)
     tokens = _tokens(http, webapp)
     claims = _payload(tokens["access_token"])
-    assert "admin" in claims["roles"]
-    assert "users:write" in claims["permissions"]
+    assert "roles" not in claims and "permissions" not in claims

@@ -2,6 +2,8 @@
 
 A client may revoke only its own tokens; an unknown or foreign token gets
 the same 200 as a revoked one (§2.2), so the endpoint reveals nothing.
+A public client authenticates with its client_id alone (method `none`,
+§2.1): it holds no secret, and may end only tokens it was issued.
 Revoking a refresh token ends the whole grant, its access tokens included
 (§2.1 SHOULD).
 """

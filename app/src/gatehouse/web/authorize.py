@@ -3,6 +3,10 @@
 A bad client_id or redirect_uri gets an error page and never a redirect
 (RFC 6749 §4.1.2.1); every other error goes back to the client with
 `state` and `iss` (RFC 9207).
+
+A remembered consent holds for one user, client, scope set and redirect
+URI: a code never goes silently to a URI the user has not approved (a
+loopback client's other port included, RFC 8252 §7.3).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse
 
 from .. import audit, metrics
+from ..hashing import digest
 from ..models import Consent
 from .common import error_page, gh, oauth_answer, oauth_request, page, read_form
-from .session_cookie import current_session, ensure_session, session_user, set_cookie
+from .session_cookie import current_session, session_user
 
 router = APIRouter(tags=["oauth"])
 
@@ -37,8 +42,30 @@ class ConsentRequired(OAuth2Error):
     error = "consent_required"
 
 
+# max_age is whole seconds; 18 ASCII digits is any sane value and keeps int() small.
+MAX_AGE_DIGITS = 18
+
+
 def _scope_key(scope: str) -> str:
     return " ".join(sorted(set(scope.split())))
+
+
+def _consent_key(user, grant, scope: str) -> dict:
+    """The columns a remembered consent matches on: user, client, scope set and redirect URI."""
+    return {
+        "user_id": user.id,
+        "client_id": grant.client.client_id,
+        "scope": _scope_key(scope),
+        "redirect_uri_digest": digest(grant.redirect_uri),
+    }
+
+
+def _seconds(value: str) -> int | None:
+    """A number of seconds in ASCII digits, or None. Not str.isdigit(): it accepts
+    '²', which int() refuses (a 500), and '١', which int() reads as 1."""
+    if 0 < len(value) <= MAX_AGE_DIGITS and value.isascii() and value.isdigit():
+        return int(value)
+    return None
 
 
 def _error(request: Request, error: OAuth2Error):
@@ -73,14 +100,15 @@ async def _authorize(request: Request, items):
     max_age = data.get("max_age")
     too_old = False
     if max_age is not None:
-        if not max_age.isdigit():
+        seconds = _seconds(max_age)
+        if seconds is None:
             return _error(
                 request,
                 InvalidRequestError(
                     "max_age must be a number of seconds", redirect_uri=redirect_uri, state=client_state
                 ),
             )
-        too_old = session is not None and (session.auth_time or 0) + int(max_age) < time.time()
+        too_old = session is not None and (session.auth_time or 0) + seconds < time.time()
     if user is None or "login" in prompt or too_old:
         if "none" in prompt:
             return _error(request, LoginRequired(redirect_uri=redirect_uri, state=client_state))
@@ -89,15 +117,8 @@ async def _authorize(request: Request, items):
         target = request.url.path + "?" + urlencode(again)
         return RedirectResponse("/login?" + urlencode({"return_to": target}), status_code=303)
 
-    remembered = (
-        Consent.select()
-        .where(
-            (Consent.user_id == user.id)
-            & (Consent.client_id == grant.client.client_id)
-            & (Consent.scope == _scope_key(req.scope))
-        )
-        .exists()
-    )
+    key = _consent_key(user, grant, req.scope)
+    remembered = Consent.select().where(*[getattr(Consent, name) == value for name, value in key.items()]).exists()
     if remembered and "consent" not in prompt:
         return _issue_code(request, req, grant, user, session)
     if "none" in prompt:
@@ -151,18 +172,19 @@ async def consent(request: Request):
     if form.get("decision") != "allow":
         metrics.authorization_requests.labels("denied").inc()
         return _error(request, AccessDeniedError(redirect_uri=grant.redirect_uri, state=req.payload.data.get("state")))
-    key = _scope_key(req.scope)
-    Consent.insert(
-        user_id=user.id, client_id=grant.client.client_id, scope=key, created_at=int(time.time())
-    ).on_conflict_ignore().execute()
-    audit.record("consent.granted", actor=str(user.id), subject=grant.client.client_id, scope=key)
+    key = _consent_key(user, grant, req.scope)
+    Consent.insert(**key, created_at=int(time.time())).on_conflict_ignore().execute()
+    audit.record(
+        "consent.granted",
+        actor=str(user.id),
+        subject=grant.client.client_id,
+        scope=key["scope"],
+        redirect_uri=grant.redirect_uri,
+    )
     return _issue_code(request, req, grant, user, session)
 
 
 @router.get("/", include_in_schema=False)
 async def home(request: Request):
-    session, new_cookie = ensure_session(request)
-    response = page(request, "home.html", user=session_user(session), csrf_token=session.csrf_token)
-    if new_cookie:
-        set_cookie(request, response, new_cookie)
-    return response
+    # No form on this page: a visitor gets no cookie, and nothing is written (sessions.py).
+    return page(request, "home.html", user=session_user(current_session(request)))

@@ -34,7 +34,8 @@ def metadata(settings, signing_alg: str) -> dict:
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": auth_methods + ["none"],
         "introspection_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
+        # A public client revokes its own tokens with client_id alone (RFC 7009 §2.1).
+        "revocation_endpoint_auth_methods_supported": auth_methods + ["none"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [signing_alg],
         "userinfo_signing_alg_values_supported": [],

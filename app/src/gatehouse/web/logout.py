@@ -4,6 +4,12 @@ Redirects only to a post_logout_redirect_uri registered for the client;
 anything else gets a page, never a redirect. Without a valid
 id_token_hint for the signed-in user, the user confirms first, so a
 third-party page cannot sign people out.
+
+The confirmation page also offers, with a second button (the default one
+signs out only), to revoke what the user gave the client that asked: every
+grant of this user to that client, so its refresh and access tokens stop
+working, and the remembered consent, so it must ask again. Only the
+confirmation form (its CSRF token) can ask for that.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse
 
-from .common import error_page, gh, page, read_form
+from .. import audit
+from ..models import Consent, Grant
+from .common import client_ip, error_page, gh, page, read_form
 from .login import end_session
 from .session_cookie import current_session, session_user
 
@@ -40,7 +48,7 @@ def _resolve(request: Request, data: dict):
             return error_page(
                 request, "Sign-out failed", "post_logout_redirect_uri needs a client_id or id_token_hint."
             )
-        if redirect_uri not in client.post_logout_redirect_uris:
+        if not client.check_post_logout_redirect_uri(redirect_uri):
             return error_page(request, "Sign-out failed", "post_logout_redirect_uri is not registered for this client.")
     return client, redirect_uri, hint
 
@@ -55,7 +63,31 @@ def _finish(request: Request, session, redirect_uri: str | None, client_state: s
     return response
 
 
-async def _logout(request: Request, data: dict, confirmed: bool):
+def _revoke_client_access(request: Request, user, client) -> None:
+    """End every grant the user gave the client and forget the consent (the user chose so at logout)."""
+    issuer = gh(request).issuer
+    live = Grant.select(Grant.id).where(
+        (Grant.user_id == user.id) & (Grant.client_id == client.client_id) & Grant.revoked_at.is_null()
+    )
+    grant_ids = [grant.id for grant in live]
+    for grant_id in grant_ids:
+        # Each in its own transaction: revoke_grant announces the revocation once it has committed.
+        issuer.revoke_grant(grant_id, "logout")
+    Consent.delete().where((Consent.user_id == user.id) & (Consent.client_id == client.client_id)).execute()
+    audit.record(
+        "token.revoked",
+        actor=str(user.id),
+        subject=str(user.id),
+        ip=client_ip(request),
+        via="logout",
+        client_id=client.client_id,
+        grants=grant_ids,
+    )
+
+
+async def _logout(request: Request, data: dict, confirmed: bool, revoke: bool = False):
+    """confirmed: the confirmation form was posted with a valid CSRF token;
+    revoke: that form also asked to revoke the client's grants."""
     resolved = _resolve(request, data)
     if not isinstance(resolved, tuple):
         return resolved
@@ -64,6 +96,8 @@ async def _logout(request: Request, data: dict, confirmed: bool):
     user = session_user(session)
     hint_matches = hint is not None and user is not None and hint.get("sub") == str(user.id)
     if user is None or hint_matches or confirmed:
+        if confirmed and revoke and user is not None and client is not None:
+            _revoke_client_access(request, user, client)
         return _finish(request, session, redirect_uri, data.get("state"))
     return page(
         request,
@@ -73,6 +107,7 @@ async def _logout(request: Request, data: dict, confirmed: bool):
         form_action="/api/v2/oauth/logout",
         hidden={k: data[k] for k in PARAMS if data.get(k)},
         client_name=client.name if client else None,
+        offer_revoke=client is not None,
     )
 
 
@@ -92,4 +127,4 @@ async def logout_post(request: Request):
     confirmed = form.get("confirm") == "yes" and gh(request).sessions.csrf_ok(
         current_session(request), form.get("csrf_token")
     )
-    return await _logout(request, data, confirmed)
+    return await _logout(request, data, confirmed, revoke=form.get("revoke_grants") == "yes")

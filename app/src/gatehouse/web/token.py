@@ -59,6 +59,13 @@ async def token(request: Request):
     return oauth_answer(status, body, headers)
 
 
+# Introspection tells what a token carries: confidential clients (resource
+# servers) only. Revocation also takes public clients by client_id alone
+# (RFC 7009 §2.1); a confidential client must still send its secret
+# (ClientRecord.check_endpoint_auth_method refuses `none` for it).
+ENDPOINT_METHODS = {"introspection": SECRET_METHODS, "revocation": SECRET_METHODS + ["none"]}
+
+
 async def _token_request(request: Request, endpoint: str):
     """Parse and authenticate an introspection or revocation request.
 
@@ -67,7 +74,8 @@ async def _token_request(request: Request, endpoint: str):
     try:
         items = await read_form(request)
         refuse_repeated(items)
-        client = gh(request).oauth.authenticate_client(oauth_request(request, items), SECRET_METHODS, endpoint)
+        methods = ENDPOINT_METHODS[endpoint]
+        client = gh(request).oauth.authenticate_client(oauth_request(request, items), methods, endpoint)
     except InvalidClientError as error:
         error.status_code = 401
         return None, oauth_error(error), None
@@ -85,7 +93,7 @@ async def introspection(request: Request):
     client, token, hint = await _token_request(request, "introspection")
     if client is None:
         return token
-    return oauth_answer(200, introspect(gh(request).oauth, token, hint), [])
+    return oauth_answer(200, introspect(gh(request).oauth, client, token, hint), [])
 
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)", openapi_extra=FORM_BODY)
