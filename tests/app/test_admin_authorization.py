@@ -435,3 +435,52 @@ def test_email_addresses_are_unique_by_folded_case_and_keep_accents_on_every_bac
     bob = User.get(User.username == "bob")
     response = http.patch(f"{API}/users/{bob.id}", json={"email": "JOSE@example.test"}, headers=headers)
     assert response.status_code == 409 and User.get_by_id(bob.id).email == "Bob@Example.test"
+
+
+# Resource indicators (RFC 8707) ------------------------------------------------------------------
+
+
+def test_a_resource_other_than_the_admin_api_is_invalid_target(http, state, service):
+    data = {"grant_type": "client_credentials", "resource": "https://api.example.test/"}
+    response = http.post("/api/v2/oauth/token", data=data, headers=basic(*service))
+    assert response.status_code == 400 and response.json()["error"] == "invalid_target"
+
+
+def test_the_admin_api_resource_needs_the_admin_scope(http, state, user, webapp):
+    login(http)
+    response = http.get(
+        "/api/v2/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "webapp",
+            "redirect_uri": REDIRECT,
+            "scope": "openid",
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "S256",
+            "state": "s",
+            "resource": admin_audience(ISSUER),
+        },
+    )
+    assert response.status_code == 302 and "error=invalid_target" in response.headers["location"]
+
+
+def test_an_admin_client_may_name_the_admin_api_as_its_resource(http, state, admin_user):
+    console = register(client_id="ops-console", name="Ops console", is_admin=True, scope="openid admin")
+    code, verifier, _ = get_code(
+        http, client_id="ops-console", username="root-admin", redirect_uri=REDIRECT, scope="admin",
+        resource=admin_audience(ISSUER),
+    )  # fmt: skip
+    response = http.post(
+        "/api/v2/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+            "resource": admin_audience(ISSUER),
+        },
+        headers=basic(*console),
+    )
+    assert response.status_code == 200, response.text
+    http.cookies.clear()
+    assert http.get(f"{API}/users", headers=auth(response.json()["access_token"])).status_code == 200

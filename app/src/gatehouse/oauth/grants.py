@@ -18,6 +18,7 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Error,
     UnauthorizedClientError,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -27,6 +28,7 @@ from ..compiled import Compiled
 from ..hashing import digest
 from ..models import AuthorizationCode, Grant, Permission, RefreshToken, Role, RolePermission, User, UserRole
 from ..users import collect_roles
+from .admin_resource import check_resource
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -53,6 +55,19 @@ class S256CodeChallenge(CodeChallenge):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS + ["none"]
+
+    def validate_authorization_request(self):
+        redirect_uri = super().validate_authorization_request()
+        try:
+            check_resource(self.request, self.request.scope or "", self.server.settings.issuer)
+        except OAuth2Error as error:
+            error.redirect_uri = redirect_uri
+            raise
+        return redirect_uri
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        check_resource(self.request, self.request.authorization_code.scope, self.server.settings.issuer)
 
     def save_authorization_code(self, code, request):
         data = request.payload.data
@@ -149,6 +164,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             raise InvalidScopeError("the client is not registered for the requested scope")
         # OIDC user scopes mean nothing without a user.
         scope = " ".join(s for s in scope.split() if s not in ("openid", "offline_access"))
+        check_resource(self.request, scope, self.server.settings.issuer)
         token = self.server.issuer.client_credentials(client, scope)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -238,6 +254,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         requested = self.request.payload.scope
         if requested and not set(requested.split()) <= set(row.scope.split()):
             raise InvalidScopeError("the requested scope exceeds the scope of the grant")
+        check_resource(self.request, requested or row.scope, self.server.settings.issuer)
         if not self._claim(row):
             raise InvalidGrantError("Invalid 'refresh_token' in request.")
         self.request.client = client
