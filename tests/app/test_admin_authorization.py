@@ -484,3 +484,27 @@ def test_an_admin_client_may_name_the_admin_api_as_its_resource(http, state, adm
     assert response.status_code == 200, response.text
     http.cookies.clear()
     assert http.get(f"{API}/users", headers=auth(response.json()["access_token"])).status_code == 200
+
+
+def test_gatehouse_admin_client_marks_a_client_once_and_says_unchanged_after(state, env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    register(client_id="plain", name="Plain", redirect_uris=[], grant_types=["client_credentials"], scope="")
+    gatehouse = str(Path(sys.executable).with_name("gatehouse"))
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+
+    def run(*args):
+        return subprocess.run([gatehouse, "admin-client", *args], capture_output=True, text=True, env=environment)
+
+    first = run("--client-id", "plain")
+    assert first.returncode == 0 and "now an admin client" in first.stdout
+    assert Client.get(Client.client_id == "plain").is_admin
+    again = run("--client-id", "plain")
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    missing = run("--client-id", "nobody")
+    assert missing.returncode == 1 and "no client with id 'nobody'" in missing.stderr
+    assert run("--client-id", "plain", "--off").returncode == 0
+    assert not Client.get(Client.client_id == "plain").is_admin

@@ -99,6 +99,27 @@ def cmd_create_client(args):
             print("(the secret is shown once; store it now)", file=sys.stderr)
 
 
+def cmd_admin_client(args):
+    """Make a client an admin client (or, with --off, stop it being one). Says "unchanged" when
+    it already was, so a playbook can run it on every converge and report no change."""
+    from .admin_service import SYSTEM, AdminError, get_client, update_client
+    from .context import build
+
+    state = build(_settings())
+    try:
+        _require_schema()
+        wanted = not args.off
+        if get_client(args.client_id)["is_admin"] == wanted:
+            print(f"{args.client_id}: unchanged")
+            return
+        update_client(SYSTEM, args.client_id, {"is_admin": wanted}, state.clients, state.issuer)
+    except AdminError as error:
+        _fail(error.message)
+    finally:
+        state.close()
+    print(f"{args.client_id}: {'now an admin client' if wanted else 'no longer an admin client'}")
+
+
 def cmd_admin_token(args):
     """An access token for the admin API, for a user who proves their password here.
 
@@ -252,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-client", action="store_true", help="may ask for the admin scope: tokens for the admin API")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_create_client)
+
+    p = sub.add_parser("admin-client", help="make a client an admin client (--off: stop it being one)")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--off", action="store_true")
+    p.set_defaults(func=cmd_admin_client)
 
     p = sub.add_parser(
         "admin-token", help="an admin API access token for a user (password read from stdin); prints the token"
