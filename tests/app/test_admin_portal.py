@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import time
 
 import pytest
 from conftest import ISSUER, PASSWORD, basic, csrf_of, login
 from fastapi.testclient import TestClient
-from gatehouse.models import AuditLog, Client, User
+from gatehouse import admin_service
+from gatehouse.models import AuditLog, Client, Session, User
+from gatehouse.web.admin_portal import admin_return_to
 
 PAGES = ["/admin/", "/admin/users", "/admin/clients", "/admin/audit"]
 
@@ -203,3 +208,142 @@ def test_portal_stylesheet_is_served_from_this_origin(http, state):
     response = http.get("/admin/admin.css")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/css")
+
+
+# Re-authentication for sensitive changes (ASVS 7.5) -----------------------------------------------
+
+CONFIRM = "Confirm it's you"
+
+
+def auth_time_of(user) -> int:
+    return Session.get(Session.user_id == user.id).auth_time
+
+
+@pytest.fixture
+def stale(signed_in, admin_user):
+    """Signed in as the admin longer ago than REAUTHENTICATE_AFTER; returns the session's CSRF token."""
+    old = int(time.time()) - admin_service.REAUTHENTICATE_AFTER - 5
+    Session.update(auth_time=old).where(Session.user_id == admin_user.id).execute()
+    return signed_in
+
+
+def reauthenticate(http, csrf, password=PASSWORD, return_to="/admin/users"):
+    return http.post("/admin/reauthenticate", data={"csrf_token": csrf, "password": password, "return_to": return_to})
+
+
+def hidden(page: str, name: str) -> str:
+    return html.unescape(re.search(rf'name="{name}" value="([^"]*)"', page).group(1))
+
+
+def test_portal_sensitive_change_with_an_old_sign_in_shows_the_confirm_page_and_changes_nothing(
+    http, state, stale, user
+):
+    response = http.post(f"/admin/users/{user.id}/active", data={"csrf_token": stale, "active": "0"})
+    assert response.status_code == 403
+    page = html.unescape(response.text)
+    assert f"<h2>{CONFIRM}</h2>" in page and "deactivate a user" in page
+    assert '<form class="narrow" method="post" action="/admin/reauthenticate">' in page
+    assert re.search(r'<input id="password" name="password" type="password" autocomplete="current-password"', page)
+    assert hidden(page, "csrf_token") == stale
+    assert hidden(page, "return_to") == "/admin/users"
+    assert '<link rel="stylesheet" href="/admin/admin.css">' in page and "script" not in page
+    assert User.get_by_id(user.id).is_active
+
+
+def test_portal_right_password_renews_the_sign_in_and_the_repeated_change_works(http, state, stale, admin_user, user):
+    before = auth_time_of(admin_user)
+    http.post(f"/admin/users/{user.id}/active", data={"csrf_token": stale, "active": "0"})
+    response = reauthenticate(http, stale)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin/users?reauthenticated=1"
+    assert auth_time_of(admin_user) >= int(time.time()) - 2 > before
+    assert "Confirmed. Repeat the change." in http.get(response.headers["location"]).text
+    assert User.get_by_id(user.id).is_active  # nothing was replayed
+    response = http.post(f"/admin/users/{user.id}/active", data={"csrf_token": stale, "active": "0"})
+    assert response.status_code == 303 and response.headers["location"] == "/admin/users"
+    assert not User.get_by_id(user.id).is_active
+    event = AuditLog.select().where(AuditLog.event == "login.succeeded").order_by(AuditLog.id.desc()).get()
+    assert json.loads(event.details) == {"via": "reauthenticate"} and event.actor == str(admin_user.id)
+
+
+def test_portal_wrong_password_does_not_renew_the_sign_in(http, state, stale, admin_user, user):
+    before = auth_time_of(admin_user)
+    response = reauthenticate(http, stale, password="not the password")
+    assert response.status_code == 400
+    page = html.unescape(response.text)
+    assert "That password is not right" in page and f"<h2>{CONFIRM}</h2>" in page
+    assert hidden(page, "return_to") == "/admin/users"
+    assert auth_time_of(admin_user) == before
+    assert http.post(f"/admin/users/{user.id}/active", data={"csrf_token": stale, "active": "0"}).status_code == 403
+    assert User.get_by_id(user.id).is_active
+    event = AuditLog.select().where(AuditLog.event == "login.failed").get()
+    assert json.loads(event.details) == {"reason": "bad_credentials", "via": "reauthenticate"}
+    assert (event.actor, event.subject) == (str(admin_user.id), "root-admin")
+
+
+@pytest.mark.parametrize(
+    "return_to",
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil",
+        "/admin//evil.example",
+        "/admin/\\evil.example",
+        "/admin/x?next=https://evil.example",
+        "javascript:alert(1)",
+        "/admin/\tusers",
+        "/login",
+        "",
+    ],
+)
+def test_portal_reauthentication_return_to_outside_the_portal_is_replaced_by_admin(
+    http, state, stale, admin_user, return_to
+):
+    assert admin_return_to(return_to) == "/admin/"
+    wrong = reauthenticate(http, stale, password="not the password", return_to=return_to)
+    assert hidden(wrong.text, "return_to") == "/admin/"
+    response = reauthenticate(http, stale, return_to=return_to)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin/?reauthenticated=1"
+
+
+def test_portal_reauthentication_keeps_a_page_of_the_portal(http, state, stale):
+    assert admin_return_to("/admin/clients?offset=50") == "/admin/clients?offset=50"
+    response = reauthenticate(http, stale, return_to="/admin/clients?offset=50")
+    assert response.headers["location"] == "/admin/clients?offset=50&reauthenticated=1"
+
+
+@pytest.mark.parametrize("csrf", [None, "forged"])
+def test_portal_reauthentication_without_the_session_csrf_token_is_refused(http, state, stale, admin_user, csrf):
+    before = auth_time_of(admin_user)
+    data = {"password": PASSWORD, "return_to": "/admin/users"}
+    if csrf:
+        data["csrf_token"] = csrf
+    response = http.post("/admin/reauthenticate", data=data)
+    assert response.status_code == 403
+    assert auth_time_of(admin_user) == before
+
+
+def test_portal_reauthentication_without_a_session_goes_to_sign_in(http, state, admin_user):
+    response = http.post("/admin/reauthenticate", data={"password": PASSWORD, "return_to": "/admin/users"})
+    assert response.status_code == 303 and response.headers["location"] == "/login?return_to=/admin/"
+
+
+def test_portal_reauthentication_failures_count_against_the_login_lockout(http, state, stale, admin_user):
+    before = auth_time_of(admin_user)
+    policy = state.settings.login_max_failures
+    answers = [reauthenticate(http, stale, password=f"wrong {n}").status_code for n in range(policy)]
+    assert answers == [400] * (policy - 1) + [429]
+    # Locked: the right password is not even checked, here nor at /login from the same address.
+    response = reauthenticate(http, stale)
+    assert response.status_code == 429 and "Too many failed sign-in attempts" in response.text
+    assert auth_time_of(admin_user) == before
+    assert login(http, "root-admin").status_code == 429
+
+
+def test_portal_client_secret_rotation_with_an_old_sign_in_asks_for_the_password(http, state, stale, service):
+    digest = Client.get(Client.client_id == "service").client_secret_digest
+    response = http.post("/admin/clients/service/rotate-secret", data={"csrf_token": stale})
+    assert response.status_code == 403 and CONFIRM in html.unescape(response.text)
+    assert hidden(response.text, "return_to") == "/admin/clients"
+    assert Client.get(Client.client_id == "service").client_secret_digest == digest

@@ -19,6 +19,8 @@ import httpx
 import pytest
 import uvicorn
 from conftest import PASSWORD, pkce_pair, register
+from gatehouse import admin_service
+from gatehouse.models import Session, User
 from joserfc import jwk, jwt
 
 CHROMIUM = "/usr/bin/chromium"
@@ -97,7 +99,7 @@ def callback():
     server.server_close()
 
 
-def test_user_signs_in_and_consents_through_the_real_pages(live_server, callback, user):
+def test_user_signs_in_and_consents_through_the_real_pages(live_server, callback, user, settings):
     from playwright.sync_api import sync_playwright
 
     redirect_uri, received = callback
@@ -138,8 +140,10 @@ def test_user_signs_in_and_consents_through_the_real_pages(live_server, callback
             page.wait_for_url(f"{redirect_uri}?**")
             assert page.inner_text("#done") == "callback received"
             cookies = {c["name"]: c for c in page.context.cookies()}
-            assert cookies["gatehouse_session"]["httpOnly"] is True
-            assert cookies["gatehouse_session"]["sameSite"] == "Lax"
+            # The server's name for it: the plain one here (an http loopback issuer), __Host- under https.
+            assert settings.session_cookie == "gatehouse_session"
+            assert cookies[settings.session_cookie]["httpOnly"] is True
+            assert cookies[settings.session_cookie]["sameSite"] == "Lax"
         finally:
             browser.close()
 
@@ -168,3 +172,53 @@ def test_user_signs_in_and_consents_through_the_real_pages(live_server, callback
     assert id_token["nonce"] == "browser-nonce-1"
     assert id_token["iss"] == live_server
     assert id_token["aud"] == client_id
+
+
+def test_admin_confirms_their_password_for_a_sensitive_change_then_repeats_it(live_server, admin_user, user, tmp_path):
+    """ASVS 7.5 in the portal: an old sign-in gets "Confirm it's you"; the password renews it; the
+    operator repeats the change themselves. Screenshots of each step go to tmp_path."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{live_server}/admin/users")
+            page.wait_for_url(f"{live_server}/login?**")
+            page.fill("#username", "root-admin")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server}/admin/users")
+
+            old = int(time.time()) - admin_service.REAUTHENTICATE_AFTER - 5
+            assert Session.update(auth_time=old).where(Session.user_id == admin_user.id).execute() == 1
+            deactivate = "tr[data-user=alice] button"
+            assert page.inner_text(deactivate) == "Deactivate"
+            page.click(deactivate)
+            page.wait_for_url(f"{live_server}/admin/users/{user.id}/active")
+            assert page.inner_text("h2") == "Confirm it's you"
+            assert page.get_attribute("#password", "autocomplete") == "current-password"
+            page.screenshot(path=str(tmp_path / "reauthenticate-confirm.png"), full_page=True)
+            assert User.get_by_id(user.id).is_active
+
+            page.fill("#password", "not the password")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server}/admin/reauthenticate")
+            assert page.inner_text("p.error") == "That password is not right."
+            page.screenshot(path=str(tmp_path / "reauthenticate-wrong.png"), full_page=True)
+
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server}/admin/users?reauthenticated=1")
+            assert page.inner_text("p.notice") == "Confirmed. Repeat the change."
+            page.screenshot(path=str(tmp_path / "reauthenticate-confirmed.png"), full_page=True)
+            assert User.get_by_id(user.id).is_active  # the change is not replayed for the operator
+
+            page.click(deactivate)
+            page.wait_for_url(f"{live_server}/admin/users")
+            assert page.inner_text(deactivate) == "Activate"
+            assert "deactivated" in page.inner_text("tr[data-user=alice]")
+            page.screenshot(path=str(tmp_path / "reauthenticate-result.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not User.get_by_id(user.id).is_active

@@ -7,11 +7,14 @@ import dataclasses
 import pytest
 from gatehouse.config import ConfigError, Settings, load_settings
 
+# Required, with no default (test_resource_limits_and_sessions.py checks that it is).
+SECRET = {"SESSION_SECRET": "x" * 32}
+
 # Defaults -------------------------------------------------------------------
 
 
 def test_defaults_follow_the_reference_system_and_the_issue():
-    settings = load_settings({})
+    settings = load_settings(SECRET)
     assert settings.issuer == "http://127.0.0.1:3001"
     assert settings.database_url == "sqlite:////var/lib/gatehouse/gatehouse.db"
     assert settings.jwt_algorithm == "RS256"
@@ -25,14 +28,14 @@ def test_defaults_follow_the_reference_system_and_the_issue():
 
 
 def test_argon2_defaults_are_the_owasp_parameters():
-    settings = load_settings({})
+    settings = load_settings(SECRET)
     # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
     assert (settings.argon2_memory_cost, settings.argon2_time_cost, settings.argon2_parallelism) == (19456, 2, 1)
 
 
 def test_settings_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        load_settings({}).issuer = "https://elsewhere.example"
+        load_settings(SECRET).issuer = "https://elsewhere.example"
 
 
 @pytest.mark.parametrize(
@@ -52,7 +55,7 @@ def test_settings_are_immutable():
     ],
 )
 def test_an_empty_value_means_the_default(name):
-    assert load_settings({name: ""}) == load_settings({})
+    assert load_settings({**SECRET, name: ""}) == load_settings(SECRET)
 
 
 @pytest.mark.parametrize("name", ["ISSUER", "DATABASE_URL"])
@@ -67,6 +70,7 @@ def test_an_empty_issuer_or_database_url_is_an_error_not_the_development_default
 def test_values_are_read_from_the_environment():
     settings = load_settings(
         {
+            **SECRET,
             "ISSUER": "https://auth.example.com/",
             "DATABASE_URL": "mysql://gatehouse:pw@db.example.com:3306/gatehouse",
             "REDIS_URL": "redis://:pw@cache:6379/0",
@@ -93,27 +97,27 @@ def test_values_are_read_from_the_environment():
 
 @pytest.mark.parametrize("issuer", ["http://127.0.0.1:3001", "http://localhost:8080", "http://[::1]:3001"])
 def test_http_issuer_is_allowed_on_loopback(issuer):
-    assert load_settings({"ISSUER": issuer}).issuer == issuer
+    assert load_settings({**SECRET, "ISSUER": issuer}).issuer == issuer
 
 
 def test_issuer_may_have_a_path():
-    assert load_settings({"ISSUER": "https://example.com/auth"}).endpoint("/jwks.json") == (
+    assert load_settings({**SECRET, "ISSUER": "https://example.com/auth"}).endpoint("/jwks.json") == (
         "https://example.com/auth/jwks.json"
     )
 
 
 @pytest.mark.parametrize("issuer, secure", [("https://auth.example.com", True), ("http://127.0.0.1:3001", False)])
 def test_secure_cookies_follow_the_issuer_scheme(issuer, secure):
-    assert load_settings({"ISSUER": issuer}).secure_cookies is secure
+    assert load_settings({**SECRET, "ISSUER": issuer}).secure_cookies is secure
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("TRUE", True), ("on", True), ("no", False), ("0", False)])
 def test_booleans_accept_the_usual_spellings(value, expected):
-    assert load_settings({"RATE_LIMIT_ENABLED": value}).rate_limit_enabled is expected
+    assert load_settings({**SECRET, "RATE_LIMIT_ENABLED": value}).rate_limit_enabled is expected
 
 
 def test_authorization_code_ttl_may_be_600_seconds():
-    assert load_settings({"OAUTH2_AUTHORIZATION_CODE_TTL": "600"}).authorization_code_ttl == 600
+    assert load_settings({**SECRET, "OAUTH2_AUTHORIZATION_CODE_TTL": "600"}).authorization_code_ttl == 600
 
 
 # Errors name the variable -------------------------------------------------------

@@ -308,13 +308,12 @@ def test_session_cookie_is_not_secure_when_the_issuer_is_http(http):
 
 
 def test_login_issues_a_new_session_id(http, state, user):
-    http.get("/login")
-    before = http.cookies.get("gatehouse_session")
-    csrf_before = state.sessions.load(before).csrf_token
+    csrf_before = csrf_of(http.get("/login").text)
+    before = http.cookies.get(state.settings.session_cookie)  # a visitor's: no row behind it
     login(http)
-    after = http.cookies.get("gatehouse_session")
+    after = http.cookies.get(state.settings.session_cookie)
     assert before and after and before != after
-    assert Session.select().count() == 1  # the pre-login session is gone
+    assert Session.select().count() == 1  # the signed-in session only
     assert state.sessions.load(before) is None
     assert state.sessions.load(after).csrf_token != csrf_before
 
@@ -326,9 +325,9 @@ def test_login_whose_session_vanished_meanwhile_still_signs_in(state, user):
     assert state.sessions.load(new_value).user_id == user.id and state.sessions.load(value) is None
 
 
-def test_sessions_are_stored_as_a_keyed_digest_of_the_cookie(http, user):
+def test_sessions_are_stored_as_a_keyed_digest_of_the_cookie(http, state, user):
     login(http)
-    cookie = http.cookies.get("gatehouse_session")
+    cookie = http.cookies.get(state.settings.session_cookie)
     ids = [s.id for s in Session.select()]
     assert cookie not in ids
     assert hashlib.sha256(cookie.encode()).hexdigest() not in ids  # keyed (HMAC), not a bare hash

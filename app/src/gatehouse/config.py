@@ -6,11 +6,15 @@ and the service's start-up say exactly what to fix.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 SUPPORTED_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+SESSION_SECRET_MIN = 32
+# A session's last_seen_at is written at most this often (sessions.Sessions.load).
+SESSION_TOUCH_SECONDS = 60
 
 
 class ConfigError(ValueError):
@@ -78,9 +82,18 @@ class Settings:
     rate_limit_login_per_minute: int = 30
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
+    login_lockout_max_seconds: int = 86400
+    login_account_max_failures: int = 50
+    # The peers whose X-Forwarded-For is read (the site's proxies); empty: none.
+    forwarded_allow_ips: tuple = ()
     session_secret: str = ""
     session_ttl: int = 8 * 3600
     session_cookie_name: str = "gatehouse_session"
+    # Seconds a session may go unused before it ends, besides its SESSION_TTL; 0: no idle timeout.
+    session_idle_timeout: int = 1800
+    # Request bodies (web/middleware.BodyLimit): the admin API and portal take bigger ones.
+    max_request_body_bytes: int = 64 * 1024
+    admin_max_request_body_bytes: int = 256 * 1024
     argon2_time_cost: int = 2
     argon2_memory_cost: int = 19456
     argon2_parallelism: int = 1
@@ -99,6 +112,13 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def session_cookie(self) -> str:
+        """The session cookie's name as sent: under https `__Host-` + SESSION_COOKIE_NAME, so the
+        browser keeps it only if Secure, Path=/ and without Domain (RFC 6265bis §4.1.3.2) and no
+        sibling domain or plain-http page can set it; under http (loopback development) the plain name."""
+        return ("__Host-" if self.secure_cookies else "") + self.session_cookie_name
 
     @property
     def max_token_lifetime(self) -> int:
@@ -146,10 +166,47 @@ def _sentinels(env):
     result = []
     for item in filter(None, (p.strip() for p in raw.split(","))):
         host, _, port = item.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise ConfigError(f"REDIS_SENTINELS must be host:port[,host:port], got {item!r}")
         result.append((host, int(port)))
     return tuple(result)
+
+
+def _forwarded_allow_ips(env):
+    """FORWARDED_ALLOW_IPS: the proxies whose X-Forwarded-For gives the client's
+    address, as addresses or networks; empty: no peer is trusted (not even
+    loopback), and the client's address is the connection's."""
+    result = []
+    for item in filter(None, (p.strip() for p in env.get("FORWARDED_ALLOW_IPS", "").split(","))):
+        if item == "*":
+            raise ConfigError(
+                "FORWARDED_ALLOW_IPS must list the proxies' addresses: '*' would let any client choose its address"
+            )
+        try:
+            result.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS must be IP addresses or networks (10.0.0.0/24), comma-separated, got {item!r}"
+            ) from None
+    return tuple(result)
+
+
+def _lockout_max_seconds(env, lockout_seconds):
+    # Unset, it is at least the first lock's length, so LOGIN_LOCKOUT_SECONDS alone stays valid.
+    value = _int(env, "LOGIN_LOCKOUT_MAX_SECONDS", max(86400, lockout_seconds), 1, 86400 * 30)
+    if value < lockout_seconds:
+        raise ConfigError(
+            f"LOGIN_LOCKOUT_MAX_SECONDS must be at least LOGIN_LOCKOUT_SECONDS ({lockout_seconds}), got {value}"
+        )
+    return value
+
+
+def _idle_timeout(env):
+    value = _int(env, "SESSION_IDLE_TIMEOUT", 1800, 0, 30 * 86400)
+    if 0 < value < 2 * SESSION_TOUCH_SECONDS:
+        # Last use is recorded to the minute (SESSION_TOUCH_SECONDS): a shorter timeout would end sessions in use.
+        raise ConfigError(f"SESSION_IDLE_TIMEOUT must be 0 (off) or at least {2 * SESSION_TOUCH_SECONDS} seconds")
+    return value
 
 
 def load_settings(env=None) -> Settings:
@@ -175,9 +232,15 @@ def load_settings(env=None) -> Settings:
         rate_limit_login_per_minute=_int(env, "RATE_LIMIT_LOGIN_PER_MINUTE", 30, 1),
         login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
         login_lockout_seconds=_int(env, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400 * 7),
+        login_lockout_max_seconds=_lockout_max_seconds(env, _int(env, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400 * 7)),
+        login_account_max_failures=_int(env, "LOGIN_ACCOUNT_MAX_FAILURES", 50, 0, 1_000_000),
+        forwarded_allow_ips=_forwarded_allow_ips(env),
         session_secret=_str(env, "SESSION_SECRET", ""),
         session_ttl=_int(env, "SESSION_TTL", 8 * 3600, 60, 30 * 86400),
         session_cookie_name=_str(env, "SESSION_COOKIE_NAME", "gatehouse_session"),
+        session_idle_timeout=_idle_timeout(env),
+        max_request_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024),
+        admin_max_request_body_bytes=_int(env, "ADMIN_MAX_REQUEST_BODY_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
         argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, 1, 100),
         argon2_memory_cost=_int(env, "ARGON2_MEMORY_COST", 19456, 1024, 4 * 1024 * 1024),
         argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, 1, 64),
@@ -193,8 +256,14 @@ def load_settings(env=None) -> Settings:
         client_cache_seconds=_int(env, "CLIENT_CACHE_SECONDS", 10, 0, 3600),
         audit_flush_seconds=_int(env, "AUDIT_FLUSH_SECONDS", 1, 0, 60),
     )
-    if settings.session_secret and len(settings.session_secret) < 32:
-        raise ConfigError("SESSION_SECRET must be at least 32 characters")
     if settings.session_cookie_name and not settings.session_cookie_name.replace("_", "").replace("-", "").isalnum():
         raise ConfigError("SESSION_COOKIE_NAME may hold only letters, digits, '-' and '_'")
+    if settings.session_cookie_name.lower().startswith(("__host-", "__secure-")):
+        raise ConfigError("SESSION_COOKIE_NAME must not carry a __Host-/__Secure- prefix: under https __Host- is added")
+    # Last: an environment with another mistake names that one first.
+    if len(settings.session_secret) < SESSION_SECRET_MIN:
+        raise ConfigError(
+            f"SESSION_SECRET is required: at least {SESSION_SECRET_MIN} random characters "
+            "(e.g. `openssl rand -base64 48`); it keys the stored session ids and the login form's CSRF token"
+        )
     return settings

@@ -27,6 +27,14 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 proc_name = "gatehouse"
+# The app reads X-Forwarded-For itself (web.common.client_ip: only from the
+# peers in FORWARDED_ALLOW_IPS, and only the hop they appended). The
+# server's own reading would trust loopback by default, take the right-most
+# *untrusted* hop (a client-written one when the proxy's client is a proxy
+# address) and hide the connection's peer from the app: trust no peer here.
+# (gunicorn and uvicorn would otherwise take FORWARDED_ALLOW_IPS from the
+# environment.)
+forwarded_allow_ips = ""
 
 if _settings.metrics_enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gatehouse-metrics-")

@@ -8,6 +8,13 @@ secret, which is never stored anywhere it could be shown again.
 Signing in is the ordinary /login page; without a session the portal sends
 the browser there and back. A signed-in user without the permission a page
 needs gets a 403 page.
+
+A sensitive change (admin_service.ReauthenticationRequired: the session's
+sign-in is older than REAUTHENTICATE_AFTER) gets the "Confirm it's you" page
+instead: the operator's password, posted to /admin/reauthenticate, renews
+the session's auth_time and sends them back to the page they were on, where
+they repeat the change themselves (a POST is never replayed for them).
+Wrong passwords there count against the same throttle and lockout as /login.
 """
 
 from __future__ import annotations
@@ -24,19 +31,26 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from .. import admin_service as admin
-from ..admin_service import Actor, AdminError, NotFound
-from ..hashing import off_loop
+from .. import audit, metrics
+from ..admin_service import Actor, AdminError, NotFound, ReauthenticationRequired
+from ..hashing import off_loop, verify_password
 from ..models import Session, User
+from ..ratelimit import LockoutPolicy, address_key
 from ..users import ADMIN_PERMISSIONS, ADMIN_ROLE, roles_and_permissions
 from .admin_api import ClientCreate, UserCreate
 from .common import client_ip, error_page, gh, page, read_form
-from .session_cookie import current_session, session_user
+from .login import LOCKED
+from .session_cookie import current_session, safe_return_to, session_user
 
 PAGE_SIZE = 50
 TITLES = {400: "Invalid request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
 # The portal's stylesheet lives with its templates and is served from this origin
 # (the CSP allows only 'self' styles); the templates link it from the page body.
 CSS = (Path(__file__).resolve().parent.parent / "templates" / "admin" / "admin.css").read_text()
+WRONG_PASSWORD = "That password is not right."
+CONFIRMED = "Confirmed. Repeat the change."
+# Added to return_to after a re-authentication: the page shows CONFIRMED.
+CONFIRMED_QUERY = "reauthenticated=1"
 
 
 class SignIn(Exception):
@@ -52,7 +66,11 @@ class PortalRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             try:
-                return await handler(request)
+                try:
+                    return await handler(request)
+                except ReauthenticationRequired as exc:
+                    me = _me(request, *ADMIN_PERMISSIONS)
+                    return _confirm_page(request, me, _page_of(request), _sentence(exc.message), 403)
             except SignIn as exc:
                 return RedirectResponse(exc.location, status_code=303)
             except AdminError as exc:
@@ -93,8 +111,8 @@ def _forbidden(message: str) -> AdminError:
     return error
 
 
-async def _form(request: Request, me: Me, permission: str) -> dict:
-    """The posted form, once its CSRF token and the user's permission have been checked."""
+async def _form(request: Request, me: Me, permission: str | None = None) -> dict:
+    """The posted form, once its CSRF token and the user's permission (if one is named) have been checked."""
     try:
         items = await read_form(request)
     except OAuth2Error:  # not a url-encoded form: it has no CSRF token either
@@ -105,7 +123,7 @@ async def _form(request: Request, me: Me, permission: str) -> dict:
     token = (form.get("csrf_token") or [""])[0]
     if not gh(request).sessions.csrf_ok(me.session, token):
         raise _forbidden("Your form expired or did not come from this site. Go back, reload and try again.")
-    if not me.can(permission):
+    if permission and not me.can(permission):
         raise _forbidden(f"This needs the {permission} permission.")
     return form
 
@@ -148,6 +166,8 @@ def _timed(entries: list[dict]) -> list[dict]:
 
 
 def _render(request: Request, me: Me, name: str, status: int = 200, **context) -> Response:
+    if request.method == "GET" and request.query_params.get("reauthenticated") == "1":
+        context.setdefault("notice", CONFIRMED)
     return page(request, f"admin/{name}", status=status, me=me, csrf_token=me.session.csrf_token, **context)
 
 
@@ -164,6 +184,120 @@ async def dashboard(request: Request):
     me = _me(request, *READ_PERMISSIONS)
     recent = _timed(admin.list_audit(limit=10).items) if me.can("audit-logs:read") else []
     return _render(request, me, "dashboard.html", heading="Dashboard", counts=admin.counts(), recent=recent)
+
+
+# Re-authentication (ASVS 7.5) -------------------------------------------------
+
+
+def admin_return_to(value: str | None) -> str:
+    """A page of the portal to send the operator back to: a local /admin/ path, else /admin/."""
+    value = safe_return_to(value)
+    if (
+        not value.startswith("/admin/")
+        or "//" in value
+        or ":" in value  # no scheme, whatever follows
+        or "\\" in value
+        or not (value.isascii() and value.isprintable())
+        or " " in value
+    ):
+        return "/admin/"
+    return value
+
+
+def _page_of(request: Request) -> str:
+    """The page the operator was on: a page they got, or the list of the section they posted a form from.
+    (Pages are served with Referrer-Policy: no-referrer, so there is no Referer to read.)"""
+    if request.method == "GET":
+        return admin_return_to(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    section = request.url.path.split("/")[2:3]
+    return admin_return_to(f"/admin/{section[0]}" if section else "/admin/")
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:].rstrip(".") + "."
+
+
+def _confirm_page(request: Request, me: Me, return_to: str, reason: str, status: int, error: str | None = None):
+    return _render(
+        request,
+        me,
+        "reauthenticate.html",
+        status,
+        heading="Confirm it's you",
+        reason=reason,
+        error=error,
+        return_to=return_to,
+        minutes=admin.REAUTHENTICATE_AFTER // 60,
+    )
+
+
+@router.post("/reauthenticate")
+async def reauthenticate(request: Request):
+    """The operator's password again: renews the session's auth_time, then back to return_to (303).
+
+    Attempts go through the same throttle (per address) and lockout (per account and address) as /login,
+    so a stolen session cookie gives no more guesses at the password than the login page does."""
+    try:
+        me = _me(request, *ADMIN_PERMISSIONS)
+    except SignIn:
+        raise SignIn("/login?return_to=/admin/") from None
+    form = await _form(request, me)
+    return_to = admin_return_to(_one(form, "return_to"))
+    password = (form.get("password") or [""])[0]
+    user, ip = me.user, client_ip(request)
+    state = gh(request)
+    settings = state.settings
+
+    def again(error: str, status: int) -> Response:
+        return _confirm_page(request, me, return_to, "Enter your password again to make this change.", status, error)
+
+    def failed(reason: str) -> None:
+        audit.record(
+            "login.failed", actor=str(user.id), subject=user.username, ip=ip, reason=reason, via="reauthenticate"
+        )
+
+    valid = bool(password) and len(password) <= 1024
+    policy = LockoutPolicy.of(settings)
+    attempt = state.limiter.login_gate(
+        f"login:{address_key(ip)}" if settings.rate_limit_enabled else None,
+        settings.rate_limit_login_per_minute,
+        user.username if valid else "",
+        ip,
+        policy,
+    )
+    if attempt.throttled:
+        metrics.rate_limited.labels("login").inc()
+        return again(LOCKED, 429)
+    if not valid:
+        return again(WRONG_PASSWORD, 400)
+    metrics.login_attempts.inc()
+    if attempt.refused:
+        metrics.login_failures.labels(attempt.refused).inc()
+        failed(attempt.refused)
+        return again(LOCKED, 429)
+    # me.user is the session's active user: there is always a hash to check (no burn_password_check needed).
+    if not await off_loop(verify_password, user.password_hash, password):
+        metrics.login_failures.labels("bad_credentials").inc()
+        failed("bad_credentials")
+        failure = state.limiter.login_failed(user.username, ip, attempt.number, policy)
+        if failure.ceiling_reached:
+            metrics.lockouts.inc()
+            audit.record(
+                "login.locked_out", actor=user.username, ip=ip, scope="account", failures=failure.account_failures
+            )
+        if failure.locked_for:
+            metrics.lockouts.inc()
+            audit.record("login.locked_out", actor=user.username, ip=ip, scope="address", seconds=failure.locked_for)
+            return again(LOCKED, 429)
+        return again(WRONG_PASSWORD, 400)
+    if not state.limiter.login_succeeded(user.username, ip):  # locked meanwhile by a parallel attempt
+        metrics.login_failures.labels("locked").inc()
+        failed("locked")
+        return again(LOCKED, 429)
+    if not Session.update(auth_time=int(time.time())).where(Session.id == me.session.id).execute():
+        raise SignIn("/login?return_to=" + quote(return_to, safe="/"))  # the session ended meanwhile
+    audit.record("login.succeeded", actor=str(user.id), subject=user.username, ip=ip, via="reauthenticate")
+    return RedirectResponse(f"{return_to}{'&' if '?' in return_to else '?'}{CONFIRMED_QUERY}", status_code=303)
 
 
 # Users -----------------------------------------------------------------------
@@ -195,6 +329,8 @@ async def create_user(request: Request):
         admin.create_user(
             _actor(request, me), username=body.username, password_hash=password_hash, email=body.email, name=body.name
         )
+    except ReauthenticationRequired:
+        raise  # the "Confirm it's you" page, not an error on the form
     except ValidationError as exc:
         return _users_page(request, me, 400, _validation_message(exc), values)
     except AdminError as exc:
@@ -260,6 +396,8 @@ async def create_client(request: Request):
         client, secret = admin.create_client(
             _actor(request, me), cache=gh(request).clients, **body.model_dump(include=set(ClientCreate.model_fields))
         )
+    except ReauthenticationRequired:
+        raise
     except ValidationError as exc:
         return _clients_page(request, me, 400, _validation_message(exc), values)
     except AdminError as exc:

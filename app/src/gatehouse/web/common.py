@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -12,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from ..oauth.server import GatehouseRequest
+from .middleware import BODY_LIMIT_SCOPE_KEY, RequestBodyTooLarge
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
@@ -25,17 +27,54 @@ def gh(request: Request):
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the connection's peer, unless the peer is one of
+    FORWARDED_ALLOW_IPS (the site's proxies): then the right-most hop of
+    X-Forwarded-For, the one that proxy appended (nginx's
+    $proxy_add_x_forwarded_for is what the client sent, then the address
+    nginx saw). Hops left of it are what the client wrote: never read.
+    gunicorn_conf turns off the server's own reading of the header, so the
+    peer here is the connection's."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = gh(request).settings.forwarded_allow_ips
+    if not trusted:
+        return peer
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    address = getattr(address, "ipv4_mapped", None) or address  # ::ffff:10.0.0.1 is 10.0.0.1
+    if not any(address in network for network in trusted):
+        return peer
+    forwarded = request.headers.getlist("x-forwarded-for")
+    if not forwarded:
+        return peer
+    try:
+        hop = ipaddress.ip_address(forwarded[-1].rsplit(",", 1)[-1].strip())
+    except ValueError:  # not what a proxy appends: keep the proxy's own address
+        return peer
+    return str(getattr(hop, "ipv4_mapped", None) or hop)
 
 
 async def read_form(request: Request) -> list[tuple[str, str]]:
-    """The url-encoded body as (name, value) pairs; anything else is an OAuth invalid_request."""
+    """The url-encoded body as (name, value) pairs; anything else is an OAuth invalid_request.
+
+    Read as a stream and never past the limit: BodyLimit (web/middleware.py) answers the client
+    413 and says which limit applies; MAX_FORM_BYTES holds where it is not in front.
+    """
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise InvalidRequestError("the body must be application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise InvalidRequestError("the request body is too large")
+    limit = request.scope.get(BODY_LIMIT_SCOPE_KEY, MAX_FORM_BYTES)
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise InvalidRequestError("the request body is too large")
+            chunks.append(chunk)
+    except RequestBodyTooLarge:
+        raise InvalidRequestError("the request body is too large") from None
+    body = b"".join(chunks)
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=100)
     except (UnicodeDecodeError, ValueError):

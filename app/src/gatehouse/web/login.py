@@ -1,4 +1,4 @@
-"""The login and logout pages of end users, with throttling and lockout."""
+"""The login and logout pages of end users, with throttling and lockout (see ratelimit)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse
 from .. import audit, metrics
 from ..hashing import burn_password_check, hash_password, needs_rehash, off_loop, verify_password
 from ..models import User
+from ..ratelimit import LockoutPolicy, address_key
 from ..users import find_for_login
 from .common import client_ip, gh, page, read_form
 from .session_cookie import clear_cookie, current_session, ensure_session, safe_return_to, session_user, set_cookie
@@ -68,20 +69,27 @@ async def login(request: Request):
         return _login_page(
             request, session, return_to, "Your form expired. Please try again.", 400, username, new_cookie
         )
-    # The throttle, the lockout and the failure counter in one Redis round trip.
-    allowed, locked, failures_on_record = state.limiter.login_gate(
-        f"login:{ip}" if settings.rate_limit_enabled else None, settings.rate_limit_login_per_minute, username
+    valid = bool(username and password and len(password) <= 1024)
+    # The address's throttle and this attempt at the account from this
+    # address, spent before the password is checked, in one Redis round trip.
+    policy = LockoutPolicy.of(settings)
+    attempt = state.limiter.login_gate(
+        f"login:{address_key(ip)}" if settings.rate_limit_enabled else None,
+        settings.rate_limit_login_per_minute,
+        username if valid else "",
+        ip,
+        policy,
     )
-    if not allowed:
+    if attempt.throttled:
         metrics.rate_limited.labels("login").inc()
         return _login_page(request, session, return_to, LOCKED, 429, username)
-    if not username or not password or len(password) > 1024:
+    if not valid:
         return _login_page(request, session, return_to, GENERIC_FAILURE, 400, username)
 
     metrics.login_attempts.inc()
-    if locked:
-        metrics.login_failures.labels("locked").inc()
-        audit.record("login.failed", actor=username, ip=ip, reason="locked")
+    if attempt.refused:
+        metrics.login_failures.labels(attempt.refused).inc()
+        audit.record("login.failed", actor=username, ip=ip, reason=attempt.refused)
         return _login_page(request, session, return_to, LOCKED, 429, username)
 
     user = find_for_login(username)
@@ -93,14 +101,22 @@ async def login(request: Request):
     if not ok:
         metrics.login_failures.labels("bad_credentials").inc()
         audit.record("login.failed", actor=username, ip=ip, reason="bad_credentials")
-        if state.limiter.record_failure(username, settings.login_max_failures, settings.login_lockout_seconds):
+        failure = state.limiter.login_failed(username, ip, attempt.number, policy)
+        if failure.ceiling_reached:
+            # Not a lock of the account: addresses that failed at it get one attempt each until it expires.
             metrics.lockouts.inc()
-            audit.record("login.locked_out", actor=username, ip=ip, seconds=settings.login_lockout_seconds)
+            audit.record("login.locked_out", actor=username, ip=ip, scope="account", failures=failure.account_failures)
+        if failure.locked_for:
+            metrics.lockouts.inc()
+            audit.record("login.locked_out", actor=username, ip=ip, scope="address", seconds=failure.locked_for)
             return _login_page(request, session, return_to, LOCKED, 429, username)
         return _login_page(request, session, return_to, GENERIC_FAILURE, 401, username)
+    # A parallel attempt may have locked the pair while this one was checked.
+    if not state.limiter.login_succeeded(username, ip):
+        metrics.login_failures.labels("locked").inc()
+        audit.record("login.failed", actor=username, ip=ip, reason="locked")
+        return _login_page(request, session, return_to, LOCKED, 429, username)
 
-    if failures_on_record:
-        state.limiter.clear_failures(username)
     if needs_rehash(user.password_hash):
         User.update(password_hash=await off_loop(hash_password, password)).where(User.id == user.id).execute()
     value, _ = state.sessions.rotate(session, user_id=user.id, auth_time=int(time.time()))
