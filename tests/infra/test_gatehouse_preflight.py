@@ -23,6 +23,12 @@ ISSUER = auth_servers(
 WEAK_SECRETS = auth_servers(
     **{"weak-secrets": {"gatehouse_session_secret": "short", "gatehouse_admin_password": "short"}}
 )
+# Who the app believes about a client's address, and how long locks last.
+# (Two runs: the preflight stops every host at the first failure, any_errors_fatal.)
+TRUST_EVERYONE = auth_servers(**{"trust-everyone": {"gatehouse_forwarded_allow_ips": ["*"]}})
+LOCK_SHRINKS = auth_servers(
+    **{"lock-shrinks": {"gatehouse_login_lockout_seconds": 900, "gatehouse_login_lockout_max_seconds": 60}}
+)
 NO_WHEELHOUSE = auth_servers(**{"no-wheelhouse": {"gatehouse_wheelhouse_dir": "{{ inventory_dir }}/none"}})
 WHEELHOUSE_FOR_ANOTHER_PYTHON = auth_servers(
     **{"other-python": {"gatehouse_wheelhouse_dir": "{{ inventory_dir }}/other"}}
@@ -64,3 +70,16 @@ def test_a_missing_wheelhouse_fails_saying_how_to_build_it(preflight):
 
 def test_a_wheelhouse_for_another_python_is_refused(preflight):
     assert_refused(preflight(WHEELHOUSE_FOR_ANOTHER_PYTHON), "other-python", "is for CPython 3.9.2", "gatehouse_python")
+
+
+def test_trusting_every_peer_to_name_the_client_address_is_refused(preflight):
+    assert_refused(preflight(TRUST_EVERYONE), "trust-everyone", "gatehouse_forwarded_allow_ips", '["*"]')
+
+
+def test_a_longest_lock_shorter_than_the_first_is_refused(preflight):
+    assert_refused(
+        preflight(LOCK_SHRINKS),
+        "lock-shrinks",
+        "gatehouse_login_lockout_max_seconds (60) at least",
+        assertion="gatehouse_login_lockout_max_seconds | int >= gatehouse_login_lockout_seconds | int",
+    )

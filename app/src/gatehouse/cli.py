@@ -241,8 +241,14 @@ def cmd_serve(args):
         from .metrics import start_server
 
         start_server(settings.metrics_port, settings.metrics_host)
+    # The app reads X-Forwarded-For itself, from FORWARDED_ALLOW_IPS only (web/common.client_ip):
+    # uvicorn's own handling would trust loopback and replace the peer the app checks.
     uvicorn.run(
-        app, host=args.host or settings.server_host, port=args.port or settings.server_port, log_level="warning"
+        app,
+        host=args.host or settings.server_host,
+        port=args.port or settings.server_port,
+        log_level="warning",
+        proxy_headers=False,
     )
 
 

@@ -18,7 +18,10 @@ tokens_issued = Counter("oauth_token_issued_total", "Tokens issued by grant type
 tokens_revoked = Counter("oauth_token_revoked_total", "Tokens and grants revoked", ["reason"])
 login_attempts = Counter("oauth_login_attempts_total", "Password logins attempted")
 login_failures = Counter("oauth_login_failures_total", "Password logins failed", ["reason"])
-lockouts = Counter("oauth_account_lockouts_total", "Accounts locked after repeated failures")
+lockouts = Counter(
+    "oauth_account_lockouts_total",
+    "Locks of an (account, address) pair after repeated failures, and accounts reaching the failure ceiling",
+)
 rate_limited = Counter("oauth_rate_limited_total", "Requests refused by a rate limit", ["limit"])
 cache_hits = Counter("oauth_cache_hits_total", "Cache hits", ["cache"])
 cache_misses = Counter("oauth_cache_misses_total", "Cache misses", ["cache"])
