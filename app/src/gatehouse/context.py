@@ -62,5 +62,5 @@ def build(settings: Settings) -> Gatehouse:
         clients=clients,
         issuer=issuer,
         oauth=OAuthServer(settings, clients, issuer, limiter),
-        sessions=Sessions(settings.session_secret, settings.session_ttl),
+        sessions=Sessions(settings.session_secret, settings.session_ttl, settings.session_idle_timeout),
     )

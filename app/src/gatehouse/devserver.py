@@ -1,19 +1,35 @@
 """`make run`: the app on SQLite at http://127.0.0.1:3001 with a demo user and clients.
 
 Development only: state lives in .lab/dev/ of the checkout, and the demo
-credentials are printed because they exist to be typed in.
+credentials are printed because they exist to be typed in. SESSION_SECRET,
+which the server requires, is made on the first run and kept there too.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 STATE = Path(os.environ.get("GATEHOUSE_DEV_DIR", ".lab/dev")).resolve()
 
 
+def session_secret(state: Path) -> str:
+    """The dev server's SESSION_SECRET: random, made once and kept (0600) in `state`,
+    so sessions outlive a restart; never a value written in the source."""
+    path = state / "session-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 def main() -> None:
     STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ.setdefault("SESSION_SECRET", session_secret(STATE))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{STATE}/gatehouse.db")
     os.environ.setdefault("JWT_KEYS_DIR", str(STATE / "keys"))
     os.environ.setdefault("ISSUER", "http://127.0.0.1:3001")

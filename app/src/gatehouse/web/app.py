@@ -16,7 +16,7 @@ from ..context import Gatehouse, build
 from . import authorize, discovery, health, login, logout, token, userinfo
 from .common import json_answer
 from .hot_routes import HotRoutes
-from .middleware import RequestMiddleware
+from .middleware import BodyLimit, RequestMiddleware
 
 log = logging.getLogger("gatehouse")
 
@@ -55,8 +55,12 @@ def create_app(settings: Settings | None = None, state: Gatehouse | None = None)
         log.exception("unhandled error")
         return json_answer({"error": "server_error", "error_description": "internal error"}, status=500)
 
-    # Added first, so it runs inside RequestMiddleware (request id, headers, metrics, access log).
+    # The last added runs first: RequestMiddleware (request id, headers, metrics, access log), then
+    # BodyLimit, then HotRoutes, so the hot routes' bodies are capped too and a 413 is logged.
     app.add_middleware(HotRoutes)
+    app.add_middleware(
+        BodyLimit, limit=state.settings.max_request_body_bytes, admin_limit=state.settings.admin_max_request_body_bytes
+    )
     app.add_middleware(RequestMiddleware)
     return app
 

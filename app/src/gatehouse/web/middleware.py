@@ -1,8 +1,10 @@
 """Per-request plumbing as plain ASGI (cheaper than BaseHTTPMiddleware):
-request id, security headers, metrics, one JSON access-log line."""
+request id, security headers, metrics, one JSON access-log line; the
+request body limit (BodyLimit)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -75,3 +77,97 @@ class RequestMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+# Where BodyLimit leaves the limit it applied, for read_form (web/common.py).
+BODY_LIMIT_SCOPE_KEY = "gatehouse.body_limit"
+# The admin API and the portal take bigger bodies (a client with 40 redirect URIs is ~85 KB).
+ADMIN_PATHS = ("/api/v2/admin", "/admin")
+
+
+class RequestBodyTooLarge(Exception):
+    """Raised by BodyLimit's receive once the body read so far passes the limit."""
+
+
+class BodyLimit:
+    """Every request body capped, on every route: the hot routes (web/hot_routes.py) too, as this sits
+    in front of them (app.py). No body is ever read whole before it is known to fit.
+
+    A Content-Length over the limit is answered 413 before the app runs or a byte is read. A body
+    without one (chunked) is counted as the app reads it: the read that passes the limit raises
+    RequestBodyTooLarge instead of returning, and whatever the app makes of that (read_form turns
+    it into invalid_request, FastAPI's body parsing into a 400, or it propagates), the client gets
+    the 413. The answer is JSON, an OAuth error (`invalid_request`, RFC 6749 §5.2) on every path,
+    with Connection: close so the server stops reading the rest.
+
+    Not Starlette's RequestBodyLimitMiddleware: its 413 is plain text, it lets the app run on a
+    too-long Content-Length, and an app that catches the error answers what it likes.
+    """
+
+    def __init__(self, app, limit: int, admin_limit: int):
+        self.app = app
+        self.limit = limit
+        self.admin_limit = admin_limit
+
+    def limit_for(self, path: str) -> int:
+        for prefix in ADMIN_PATHS:
+            if path == prefix or path.startswith(prefix + "/"):
+                return self.admin_limit
+        return self.limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope["path"])
+        scope[BODY_LIMIT_SCOPE_KEY] = limit
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    return await _too_large(send, limit)
+                break
+        received = 0
+        over = False
+        started = False
+
+        async def capped_receive():
+            nonlocal received, over
+            if over:
+                raise RequestBodyTooLarge(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    over = True
+                    raise RequestBodyTooLarge(limit)
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if over and not started:
+                return  # the app's answer to the failed read: the 413 replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, guarded_send)
+        except Exception:
+            if not over or started:
+                raise
+        if over and not started:
+            await _too_large(send, limit)
+
+
+async def _too_large(send, limit: int) -> None:
+    body = json.dumps(
+        {"error": "invalid_request", "error_description": f"the request body is larger than {limit} bytes"},
+        separators=(",", ":"),
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"pragma", b"no-cache"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

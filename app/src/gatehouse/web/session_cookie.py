@@ -1,4 +1,9 @@
-"""The end-user session cookie: reading it, setting it, clearing it."""
+"""The end-user session cookie: reading it, setting it, clearing it.
+
+Its name is `Settings.session_cookie`: `__Host-gatehouse_session` under an
+https issuer (Secure, Path=/, no Domain), `gatehouse_session` under http.
+Everything reads it through current_session / ensure_session here.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from .common import gh
 
 def current_session(request: Request) -> Session | None:
     state = gh(request)
-    return state.sessions.load(request.cookies.get(state.settings.session_cookie_name))
+    return state.sessions.load(request.cookies.get(state.settings.session_cookie))
 
 
 def session_user(session: Session | None) -> User | None:
@@ -22,8 +27,9 @@ def session_user(session: Session | None) -> User | None:
 
 def set_cookie(request: Request, response: Response, value: str) -> None:
     settings = gh(request).settings
+    # The __Host- prefix needs exactly this: Secure (https), Path=/ and no Domain.
     response.set_cookie(
-        settings.session_cookie_name,
+        settings.session_cookie,
         value,
         max_age=settings.session_ttl,
         path="/",
@@ -36,20 +42,26 @@ def set_cookie(request: Request, response: Response, value: str) -> None:
 def clear_cookie(request: Request, response: Response) -> None:
     settings = gh(request).settings
     response.delete_cookie(
-        settings.session_cookie_name, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
+        settings.session_cookie, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
     )
 
 
 def ensure_session(request: Request) -> tuple[Session, str | None]:
-    """The current session, or a new anonymous one (for the CSRF token of a form).
+    """The current session or, for a visitor, a stand-in with no row (Sessions.visitor):
+    what a form needs for its CSRF token, without writing anything.
 
-    Returns the row and, when it was just created, the cookie value to set.
+    Returns the session and, when the browser has no usable cookie yet, the
+    new cookie value to set (the visitor's token is bound to it).
     """
-    session = current_session(request)
+    state = gh(request)
+    value = request.cookies.get(state.settings.session_cookie)
+    session = state.sessions.load(value)
     if session is not None:
         return session, None
-    value, session = gh(request).sessions.create()
-    return session, value
+    if state.sessions.usable(value):
+        return state.sessions.visitor(value), None
+    value = state.sessions.new_cookie_value()
+    return state.sessions.visitor(value), value
 
 
 def safe_return_to(value: str | None) -> str:
