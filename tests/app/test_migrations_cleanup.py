@@ -472,3 +472,20 @@ def test_0003_finishes_a_run_that_stopped_half_way(fresh_db, version_2):
     assert migrate() == ["0003_security"]
     if not MYSQL_URL:  # MariaDB: the half-made column's type differs from a fresh one's (TINYINT vs INT)
         assert schema(fresh_db).keys() == finished.keys()
+
+
+def test_cleanup_deletes_sessions_idle_longer_than_the_idle_timeout(state):
+    def session(name, last_seen_at, created_at=NOW - 7200):
+        Session.create(
+            id=name, csrf_token="c", created_at=created_at, expires_at=NOW + 3600, last_seen_at=last_seen_at
+        )
+
+    session("idle", NOW - 1801)
+    session("in-use", NOW - 60)
+    session("never-seen-old", None)
+    session("never-seen-new", None, created_at=NOW - 10)
+    assert cleanup(now=NOW, session_idle_timeout=1800)["sessions"] == 2
+    assert sorted(s.id for s in Session.select()) == ["in-use", "never-seen-new"]
+    # Without an idle timeout only the absolute lifetime counts.
+    session("idle", NOW - 99999)
+    assert cleanup(now=NOW)["sessions"] == 0

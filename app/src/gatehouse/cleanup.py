@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import peewee
+
 from .db import database
 from .models import AuditLog, AuthorizationCode, Grant, RefreshToken, Revocation, Session
 
@@ -22,13 +24,23 @@ def _batched_delete(model, condition, batch_size: int) -> int:
             return total
 
 
-def cleanup(batch_size: int = 1000, now: int | None = None, audit_retention_days: int = AUDIT_RETENTION_DAYS) -> dict:
+def cleanup(
+    batch_size: int = 1000,
+    now: int | None = None,
+    audit_retention_days: int = AUDIT_RETENTION_DAYS,
+    session_idle_timeout: int = 0,
+) -> dict:
+    """session_idle_timeout: sessions unused that long are over too (SESSION_IDLE_TIMEOUT; 0: only expired ones)."""
     now = int(time.time()) if now is None else now
+    sessions_over = Session.expires_at < now
+    if session_idle_timeout:
+        last_use = peewee.fn.COALESCE(Session.last_seen_at, Session.created_at)
+        sessions_over = sessions_over | (last_use < now - session_idle_timeout)
     return {
         "authorization_codes": _batched_delete(AuthorizationCode, AuthorizationCode.expires_at < now, batch_size),
         "refresh_tokens": _batched_delete(RefreshToken, RefreshToken.expires_at < now, batch_size),
         "grants": _batched_delete(Grant, Grant.expires_at < now, batch_size),
         "revocations": _batched_delete(Revocation, Revocation.expires_at < now, batch_size),
-        "sessions": _batched_delete(Session, Session.expires_at < now, batch_size),
+        "sessions": _batched_delete(Session, sessions_over, batch_size),
         "audit_logs": _batched_delete(AuditLog, AuditLog.created_at < now - audit_retention_days * 86400, batch_size),
     }

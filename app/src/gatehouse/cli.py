@@ -202,7 +202,7 @@ def cmd_cleanup(args):
     settings = _settings()
     _open(settings)
     _require_schema()
-    counts = cleanup(batch_size=args.batch_size)
+    counts = cleanup(batch_size=args.batch_size, session_idle_timeout=settings.session_idle_timeout)
     print(", ".join(f"{name}: {n}" for name, n in counts.items()))
 
 
