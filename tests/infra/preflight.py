@@ -46,7 +46,7 @@ GOOD_VARS = {
     "mysql_app_password": "preflight-app-password-0123456789",
     "mysql_replication_password": "preflight-repl-password-0123456789",
     "redis_password": "preflight-redis-password-0123456789",
-    "gatehouse_admin_password": "preflight-admin-password-0123",
+    "gatehouse_admin_password": "preflight-root-password-0123",
     "gatehouse_session_secret": "preflight-session-secret-0123456789-0123456789",
     # The stand-in wheelhouse every inventory directory gets (below).
     "gatehouse_wheelhouse_dir": "{{ inventory_dir }}/wheelhouse",

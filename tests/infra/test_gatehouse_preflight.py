@@ -21,7 +21,10 @@ ISSUER = auth_servers(
 )
 # One item of the secrets loop per secret: both are reported.
 WEAK_SECRETS = auth_servers(
-    **{"weak-secrets": {"gatehouse_session_secret": "short", "gatehouse_admin_password": "short"}}
+    **{
+        "weak-secrets": {"gatehouse_session_secret": "short", "gatehouse_admin_password": "short"},
+        "name-in-password": {"gatehouse_admin_username": "Operator", "gatehouse_admin_password": "my-operator-pw-2026"},
+    }
 )
 # Who the app believes about a client's address, and how long locks last.
 # (Two runs: the preflight stops every host at the first failure, any_errors_fatal.)
@@ -82,4 +85,12 @@ def test_a_longest_lock_shorter_than_the_first_is_refused(preflight):
         "lock-shrinks",
         "gatehouse_login_lockout_max_seconds (60) at least",
         assertion="gatehouse_login_lockout_max_seconds | int >= gatehouse_login_lockout_seconds | int",
+    )
+
+
+def test_an_admin_password_holding_the_admin_username_is_refused(preflight):
+    assert_refused(
+        preflight(WEAK_SECRETS),
+        "name-in-password",
+        "gatehouse_admin_password must not contain gatehouse_admin_username",
     )
