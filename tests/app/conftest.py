@@ -9,13 +9,17 @@ table emptied and Redis flushed first.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import re
 import secrets
+import threading
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from gatehouse.clients_admin import create_client
 from gatehouse.config import load_settings
@@ -115,6 +119,25 @@ def second_app(settings, state):
     with TestClient(create_app(state=other), base_url=ISSUER, follow_redirects=False) as client:
         yield client
     other.close()
+
+
+@contextlib.contextmanager
+def serving(app, port: int):
+    """The app behind uvicorn on 127.0.0.1:<port> in a thread, as in `gatehouse serve`, until the block ends."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture

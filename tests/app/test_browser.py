@@ -17,8 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from conftest import PASSWORD, pkce_pair, register
+from conftest import PASSWORD, pkce_pair, register, serving
 from gatehouse import admin_service
 from gatehouse.models import Session, User
 from joserfc import jwk, jwt
@@ -59,18 +58,8 @@ def env(env, port):
 @pytest.fixture
 def live_server(app, port):
     """The app behind uvicorn on 127.0.0.1:<port>, as in `gatehouse serve`."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ import asyncio
 import json
 import select
 import socket
-import threading
 import time
 
 import pytest
-import uvicorn
-from conftest import ISSUER, PASSWORD, authorize_params, basic, csrf_of, login, pkce_pair
+from conftest import ISSUER, PASSWORD, authorize_params, basic, csrf_of, login, pkce_pair, serving
 from fastapi.testclient import TestClient
 from gatehouse.config import ConfigError, load_settings
 from gatehouse.models import Session
@@ -187,18 +185,8 @@ def live_server(app):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port):
+        yield port
 
 
 def read_answer(sock: socket.socket) -> bytes:
