@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-from conftest import ISSUER, MYSQL_URL, PASSWORD, REDIRECT, basic, get_code, login, redeem, register
+from conftest import ISSUER, MYSQL_URL, PASSWORD, REDIRECT, authorize_params, basic, get_code, login, redeem, register
 from gatehouse import admin_service
 from gatehouse.admin_service import SYSTEM, Actor
 from gatehouse.models import Client, Consent, Grant, Session, User, UserRole
@@ -64,15 +64,7 @@ def test_an_ordinary_client_cannot_obtain_the_admin_scope(http, state, admin_use
     login(http, "root-admin")
     response = http.get(
         "/api/v2/oauth/authorize",
-        params={
-            "response_type": "code",
-            "client_id": "webapp",
-            "redirect_uri": REDIRECT,
-            "scope": "openid admin",
-            "code_challenge": "x" * 43,
-            "code_challenge_method": "S256",
-            "state": "s",
-        },
+        params=authorize_params(scope="openid admin", challenge="x" * 43),
     )
     assert response.status_code == 302
     assert "error=invalid_scope" in response.headers["location"]
@@ -450,16 +442,7 @@ def test_the_admin_api_resource_needs_the_admin_scope(http, state, user, webapp)
     login(http)
     response = http.get(
         "/api/v2/oauth/authorize",
-        params={
-            "response_type": "code",
-            "client_id": "webapp",
-            "redirect_uri": REDIRECT,
-            "scope": "openid",
-            "code_challenge": "x" * 43,
-            "code_challenge_method": "S256",
-            "state": "s",
-            "resource": admin_audience(ISSUER),
-        },
+        params=authorize_params(scope="openid", challenge="x" * 43, resource=admin_audience(ISSUER)),
     )
     assert response.status_code == 302 and "error=invalid_target" in response.headers["location"]
 
