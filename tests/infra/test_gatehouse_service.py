@@ -9,6 +9,7 @@ would look.
 import json
 import os
 import re
+import shlex
 
 import pytest
 import testinfra
@@ -167,3 +168,37 @@ def test_admin_accounts_exist_once(host):
         "--grant-type client_credentials --scope admin --admin-client"
     )
     assert again.rc != 0 and "already exists" in again.stderr
+
+
+def test_the_audit_log_records_the_client_behind_the_proxy_not_the_proxy_nor_a_spoofed_hop(host):
+    """FORWARDED_ALLOW_IPS is the proxies' addresses: a failed sign-in through nginx from the proxy
+    host itself (nginx sees 127.0.0.1) is recorded from 127.0.0.1. Not from the proxy's address
+    (every user would share one throttle and lockout), nor from the X-Forwarded-For value the
+    client wrote (a client could pick its own)."""
+    proxy_name = RUNNER.get_hosts("proxies")[0]
+    proxy = testinfra.get_host(f"ansible://{proxy_name}?ansible_inventory={INVENTORY}", sudo=True)
+    server_name = RUNNER.get_variables(proxy_name).get("nginx_server_name", "localhost")
+    probe = f"xff-probe-{host.backend.get_hostname()}"
+    jar = f"/tmp/{probe}.cookies"
+    curl = f"curl -sk -b {jar} -c {jar} --resolve {server_name}:443:127.0.0.1 -H 'X-Forwarded-For: 203.0.113.9'"
+    page = proxy.check_output(f"{curl} https://{server_name}/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    proxy.check_output(
+        f"{curl} -o /dev/null -w '%{{http_code}}' https://{server_name}/login"
+        f" --data-urlencode username={probe} --data-urlencode password=wrong-password"
+        f" --data-urlencode csrf_token={csrf} --data-urlencode return_to=/"
+    )
+    proxy.run(f"rm -f {jar}")
+    variables = RUNNER.get_variables(host.backend.get_hostname())
+    admin = shlex.quote(variables.get("gatehouse_admin_username", "admin"))
+    password = shlex.quote(variables["gatehouse_admin_password"])  # the scenario's throwaway value
+    token = host.run(f"printf '%s\\n' {password} | gatehouse admin-token --username {admin} --password-stdin --ttl 60")
+    assert token.rc == 0, token.stderr
+    events = json.loads(
+        host.check_output(
+            f"curl -s -H 'Authorization: Bearer {token.stdout.strip()}'"
+            f" '{base_url(host)}/api/v2/admin/audit-logs?event=login.failed&limit=50'"
+        )
+    )["items"]
+    ips = [e["ip"] for e in events if e["actor"] == probe or e["subject"] == probe or probe in json.dumps(e)]
+    assert ips and set(ips) == {"127.0.0.1"}, events[:3]
