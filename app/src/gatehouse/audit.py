@@ -83,7 +83,9 @@ class _Buffer:
 
     def _run(self) -> None:
         while True:
-            self._wakeup.wait(FLUSH_SECONDS)
+            # FLUSH_SECONDS can be 0 by now (rows then go straight to the table; tests build apps
+            # with both): wait(0) would spin and hold the GIL against every other thread.
+            self._wakeup.wait(FLUSH_SECONDS if FLUSH_SECONDS > 0 else 1.0)
             self._wakeup.clear()
             try:
                 self.flush()
