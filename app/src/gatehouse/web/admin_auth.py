@@ -72,7 +72,9 @@ def _from_token(request: Request, token: str) -> Principal:
     # Signed here, unexpired, not revoked, its client still active: what every bearer endpoint checks.
     claims = live_access_token(state.oauth, token)
     if claims is None:
-        raise Unauthenticated("the access token is invalid, expired or revoked, or its client is deactivated", "invalid_token")
+        raise Unauthenticated(
+            "the access token is invalid, expired or revoked, or its client is deactivated", "invalid_token"
+        )
     if not names_audience(claims.get("aud"), admin_audience(state.settings.issuer)):
         raise Unauthenticated("the access token was not issued for the admin API", "invalid_token")
     if not is_admin_scope(str(claims.get("scope", ""))):
