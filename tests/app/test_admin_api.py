@@ -9,7 +9,7 @@ import pytest
 from conftest import ISSUER, PASSWORD, REDIRECT, basic, csrf_of, get_code, login, redeem, register
 from gatehouse.models import AuditLog, Client, Permission, Role, RolePermission, Session, User, UserRole
 from gatehouse.oauth.admin_resource import admin_audience
-from gatehouse.users import ensure_admin_role
+from gatehouse.users import ADMIN_PERMISSIONS, ensure_admin_role
 
 API = "/api/v2/admin"
 
@@ -45,6 +45,22 @@ def token_for(state, user, client_id=None, scope="admin"):
         include_id_token=False,
     )
     return issued["access_token"]
+
+
+def signed_admin_token(state, user, **claims) -> str:
+    """A token signed by the server, shaped as for the admin API unless `claims` say otherwise
+    (to forge one that breaks a single rule)."""
+    values = {
+        "client_id": admin_client(),
+        "subject": str(user.id),
+        "scope": "admin",
+        "ttl": 60,
+        "audience": admin_audience(ISSUER),
+        "roles": ["admin"],
+        "permissions": ADMIN_PERMISSIONS,
+    }
+    values.update(claims)
+    return state.issuer.signer.access_token(**values)[0]
 
 
 def auth(token):
@@ -151,14 +167,7 @@ def test_admin_api_refuses_permission_claim_the_user_no_longer_holds(http, state
 
 
 def test_admin_api_refuses_permission_missing_from_token_claim(http, state, admin_user):
-    token, _ = state.issuer.signer.access_token(
-        client_id=admin_client(),
-        subject=str(admin_user.id),
-        scope="admin",
-        ttl=60,
-        audience=admin_audience(ISSUER),
-        permissions=["users:read"],
-    )
+    token = signed_admin_token(state, admin_user, roles=(), permissions=["users:read"])
     assert http.get(f"{API}/users", headers=auth(token)).status_code == 200
     assert http.get(f"{API}/clients", headers=auth(token)).status_code == 403
 
@@ -675,17 +684,27 @@ def test_audit_log_is_newest_first_filtered_and_paginated(http, state, admin, ad
     for name in ("one", "two", "three"):
         new_user(http, admin, username=name, email=None)
     AuditLog.update(created_at=1000).where(AuditLog.id == audit_events("user.created")[0].id).execute()
-    body = http.get(f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id)}, headers=admin).json()
+    body = http.get(
+        f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id)}, headers=admin
+    ).json()
     assert [e["details"]["username"] for e in body["items"]] == ["three", "two", "one"]
     assert body["total"] == 3
 
-    page = http.get(f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id), "limit": 1, "offset": 1}, headers=admin)
+    page = http.get(
+        f"{API}/audit-logs",
+        params={"event": "user.created", "actor": str(admin_user.id), "limit": 1, "offset": 1},
+        headers=admin,
+    )
     assert [e["details"]["username"] for e in page.json()["items"]] == ["two"]
 
-    recent = http.get(f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id), "since": 2000}, headers=admin).json()
+    recent = http.get(
+        f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id), "since": 2000}, headers=admin
+    ).json()
     assert recent["total"] == 2
     iso = http.get(
-        f"{API}/audit-logs", params={"event": "user.created", "actor": str(admin_user.id), "since": "1970-01-01T00:16:40Z"}, headers=admin
+        f"{API}/audit-logs",
+        params={"event": "user.created", "actor": str(admin_user.id), "since": "1970-01-01T00:16:40Z"},
+        headers=admin,
     ).json()
     assert iso["total"] == 3
 

@@ -20,8 +20,8 @@ from gatehouse import admin_service
 from gatehouse.admin_service import SYSTEM, Actor
 from gatehouse.models import Client, Consent, Grant, Session, User, UserRole
 from gatehouse.oauth.admin_resource import admin_audience
-from gatehouse.users import ADMIN_PERMISSIONS, create_user, ensure_admin_role
-from test_admin_api import ADMIN_CLIENT, API, admin_client, auth, role_with, token_for
+from gatehouse.users import create_user, ensure_admin_role
+from test_admin_api import ADMIN_CLIENT, API, admin_client, auth, role_with, signed_admin_token, token_for
 
 INTROSPECT = "/api/v2/oauth/introspect"
 
@@ -71,29 +71,13 @@ def test_an_ordinary_client_cannot_obtain_the_admin_scope(http, state, admin_use
 
 
 def test_a_token_with_the_admin_audience_but_without_the_admin_scope_is_refused(http, state, admin_user):
-    token, _ = state.issuer.signer.access_token(
-        client_id=admin_client(),
-        subject=str(admin_user.id),
-        scope="openid",
-        ttl=60,
-        audience=admin_audience(ISSUER),
-        roles=["admin"],
-        permissions=ADMIN_PERMISSIONS,
-    )
+    token = signed_admin_token(state, admin_user, scope="openid")
     response = http.get(f"{API}/users", headers=auth(token))
     assert response.status_code == 403
 
 
 def test_an_admin_token_of_a_client_that_is_not_an_admin_client_is_refused(http, state, admin_user, webapp):
-    token, _ = state.issuer.signer.access_token(
-        client_id="webapp",
-        subject=str(admin_user.id),
-        scope="admin",
-        ttl=60,
-        audience=admin_audience(ISSUER),
-        roles=["admin"],
-        permissions=ADMIN_PERMISSIONS,
-    )
+    token = signed_admin_token(state, admin_user, client_id="webapp")
     assert http.get(f"{API}/users", headers=auth(token)).status_code == 401
 
 
