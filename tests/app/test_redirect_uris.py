@@ -568,3 +568,34 @@ def test_reported_redirect_uri_leads_elsewhere_in_a_browser():
     attack = "http://evil.example:7777\\@127.0.0.1:9999/callback"
     assert urlsplit(attack).hostname == "127.0.0.1"
     assert whatwg([attack])[0][1] == "evil.example"
+
+
+def test_gatehouse_check_clients_names_registrations_the_current_rules_refuse(state, env, spa):
+    """After an upgrade, stored URIs that fail the strict parse match nothing: the operator can list them first."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gatehouse.models import Client
+
+    gatehouse = str(Path(sys.executable).with_name("gatehouse"))
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+
+    def run():
+        return subprocess.run([gatehouse, "check-clients"], capture_output=True, text=True, env=environment)
+
+    clean = run()
+    assert clean.returncode == 0 and "clients ok" in clean.stdout
+    # Rows as an older version could have written them.
+    Client.update(redirect_uris=["http://evil.example:7777\\@127.0.0.1:9999/callback"]).where(
+        Client.client_id == "spa"
+    ).execute()
+    Client.update(client_id="1234", scope="openid admin").where(Client.client_id == "spa").execute()
+    found = run()
+    assert found.returncode == 1
+    assert "1234: redirect_uris 'http://evil.example:7777\\\\@127.0.0.1:9999/callback'" in found.stdout
+    assert "backslash" in found.stdout and "matches nothing" in found.stdout
+    assert "1234: client id must not be all digits" in found.stdout
+    assert "scope holds admin but it is not an admin client" in found.stdout
+    assert "3 problem(s)" in found.stderr

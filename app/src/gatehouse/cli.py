@@ -99,6 +99,43 @@ def cmd_create_client(args):
             print("(the secret is shown once; store it now)", file=sys.stderr)
 
 
+def cmd_check_clients(args):
+    """Registrations that the current rules refuse (read-only): redirect URIs that fail the strict
+    parse now match nothing, all-digit ids could be confused with a user's `sub`, and the admin
+    scope on a client that is not an admin client is never granted. Run it after an upgrade.
+    Exit 1 when it finds one, so a playbook or a script notices."""
+    from .clients_admin import ClientError, check_client_id
+    from .models import Client
+    from .oauth.admin_resource import ADMIN_SCOPE
+    from .oauth.redirect_uris import RedirectURIError, check
+
+    settings = _settings()
+    _open(settings)
+    _require_schema()
+    problems = []
+    for row in Client.select().order_by(Client.client_id):
+        try:
+            check_client_id(row.client_id)
+        except ClientError as error:
+            problems.append(f"{row.client_id}: {error}")
+        for field in ("redirect_uris", "post_logout_redirect_uris"):
+            for uri in getattr(row, field):
+                try:
+                    check(uri)
+                except RedirectURIError as error:
+                    problems.append(f"{row.client_id}: {field} {uri!r} {error}; it matches nothing now")
+        if ADMIN_SCOPE in row.scope.split() and not row.is_admin:
+            problems.append(
+                f"{row.client_id}: scope holds {ADMIN_SCOPE} but it is not an admin client"
+                " (gatehouse admin-client marks one); it is never granted"
+            )
+    for problem in problems:
+        print(problem)
+    if problems:
+        _fail(f"{len(problems)} problem(s) in the registered clients")
+    print("clients ok")
+
+
 def cmd_admin_client(args):
     """Make a client an admin client (or, with --off, stop it being one). Says "unchanged" when
     it already was, so a playbook can run it on every converge and report no change."""
@@ -279,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-client", action="store_true", help="may ask for the admin scope: tokens for the admin API")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_create_client)
+
+    sub.add_parser(
+        "check-clients", help="list registrations the current rules refuse (redirect URIs, ids, admin scope)"
+    ).set_defaults(func=cmd_check_clients)
 
     p = sub.add_parser("admin-client", help="make a client an admin client (--off: stop it being one)")
     p.add_argument("--client-id", required=True)
