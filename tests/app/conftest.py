@@ -14,8 +14,11 @@ import hashlib
 import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -119,6 +122,19 @@ def second_app(settings, state):
     with TestClient(create_app(state=other), base_url=ISSUER, follow_redirects=False) as client:
         yield client
     other.close()
+
+
+GATEHOUSE = str(Path(sys.executable).with_name("gatehouse"))
+
+
+def run_cli(env: dict, *args, stdin=None, extra=None, timeout=60) -> subprocess.CompletedProcess:
+    """`gatehouse ARGS` as operators and playbooks run it: the installed console script, configured by `env`."""
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    environment.update(env)
+    environment.update(extra or {})
+    return subprocess.run(
+        [GATEHOUSE, *args], input=stdin, capture_output=True, text=True, env=environment, timeout=timeout
+    )
 
 
 @contextlib.contextmanager

@@ -15,7 +15,19 @@ import threading
 import time
 
 import pytest
-from conftest import ISSUER, MYSQL_URL, PASSWORD, REDIRECT, authorize_params, basic, get_code, login, redeem, register
+from conftest import (
+    ISSUER,
+    MYSQL_URL,
+    PASSWORD,
+    REDIRECT,
+    authorize_params,
+    basic,
+    get_code,
+    login,
+    redeem,
+    register,
+    run_cli,
+)
 from gatehouse import admin_service
 from gatehouse.admin_service import SYSTEM, Actor
 from gatehouse.models import Client, Consent, Grant, Session, User, UserRole
@@ -139,17 +151,10 @@ def test_client_ids_of_digits_alone_are_refused_so_a_clients_sub_never_equals_a_
 
 
 def test_gatehouse_admin_token_gives_a_token_the_admin_api_accepts(http, state, env, admin_user):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     admin_client()
-    gatehouse = str(Path(sys.executable).with_name("gatehouse"))
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
 
     def run(*args, stdin):
-        return subprocess.run([gatehouse, *args], input=stdin, capture_output=True, text=True, env=environment)
+        return run_cli(env, *args, stdin=stdin)
 
     result = run("admin-token", "--username", "ROOT-ADMIN", "--client-id", ADMIN_CLIENT, "--password-stdin",
                  stdin=PASSWORD + "\n")  # fmt: skip
@@ -454,17 +459,10 @@ def test_an_admin_client_may_name_the_admin_api_as_its_resource(http, state, adm
 
 
 def test_gatehouse_admin_client_marks_a_client_once_and_says_unchanged_after(state, env):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     register(client_id="plain", name="Plain", redirect_uris=[], grant_types=["client_credentials"], scope="")
-    gatehouse = str(Path(sys.executable).with_name("gatehouse"))
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
 
     def run(*args):
-        return subprocess.run([gatehouse, "admin-client", *args], capture_output=True, text=True, env=environment)
+        return run_cli(env, "admin-client", *args)
 
     first = run("--client-id", "plain")
     assert first.returncode == 0 and "now an admin client" in first.stdout

@@ -11,19 +11,15 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from conftest import MYSQL_URL, basic
+from conftest import GATEHOUSE, MYSQL_URL, basic, run_cli
 from gatehouse.db import open_database
 from gatehouse.migrate import SchemaMigration
 from gatehouse.models import ALL_MODELS, AuditLog, AuthorizationCode, Client, Session, User, UserRole
-
-GATEHOUSE = str(Path(sys.executable).with_name("gatehouse"))
 
 
 @pytest.fixture
@@ -31,12 +27,7 @@ def cli(env):
     """Run `gatehouse ARGS` with the test's environment; returns the CompletedProcess."""
 
     def run(*args, stdin=None, extra=None, timeout=60):
-        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
-        environment.update(env)
-        environment.update(extra or {})
-        return subprocess.run(
-            [GATEHOUSE, *args], input=stdin, capture_output=True, text=True, env=environment, timeout=timeout
-        )
+        return run_cli(env, *args, stdin=stdin, extra=extra, timeout=timeout)
 
     return run
 

@@ -572,18 +572,11 @@ def test_reported_redirect_uri_leads_elsewhere_in_a_browser():
 
 def test_gatehouse_check_clients_names_registrations_the_current_rules_refuse(state, env, spa):
     """After an upgrade, stored URIs that fail the strict parse match nothing: the operator can list them first."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+    from conftest import run_cli
     from gatehouse.models import Client
 
-    gatehouse = str(Path(sys.executable).with_name("gatehouse"))
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
-
     def run():
-        return subprocess.run([gatehouse, "check-clients"], capture_output=True, text=True, env=environment)
+        return run_cli(env, "check-clients")
 
     clean = run()
     assert clean.returncode == 0 and "clients ok" in clean.stdout

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from conftest import basic, get_code, redeem, register
 from gatehouse.models import Client
+from test_introspection_revocation import INTROSPECT, REVOKE, TOKEN, _cc_token
 
-INTROSPECT = "/api/v2/oauth/introspect"
-REVOKE = "/api/v2/oauth/revoke"
-TOKEN = "/api/v2/oauth/token"
 USERINFO = "/api/v2/oauth/userinfo"
 SPA_REDIRECT = "http://127.0.0.1/callback"
-
-
-def _cc_token(http, client):
-    return http.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic(*client)).json()["access_token"]
 
 
 def _user_tokens(http, webapp):
