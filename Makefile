@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt app/pyproject.toml
 venv: $(VENV)/.installed ## create .venv/ with the app and the pinned tooling
 
 run: venv ## serve the app on SQLite at http://127.0.0.1:3001 with a demo user and client
-	$(BIN)/python -m gatehouse.devserver
+	$(BIN)/python -m gatehouse.entry.devserver
 
 services: ## start MariaDB and Redis on loopback for the tests (installs them if missing)
 	tests/services/start.sh

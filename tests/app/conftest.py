@@ -24,13 +24,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from gatehouse.clients_admin import create_client
-from gatehouse.config import load_settings
-from gatehouse.context import build
-from gatehouse.keys import rotate
-from gatehouse.migrate import migrate
-from gatehouse.models import ALL_MODELS
-from gatehouse.users import create_user
+from gatehouse.accounts.clients import create_client
+from gatehouse.accounts.users import create_user
+from gatehouse.crypto.key_set import rotate
+from gatehouse.services import build
+from gatehouse.settings import load_settings
+from gatehouse.store.migrate import migrate
+from gatehouse.store.models import ALL_MODELS
 from gatehouse.web.app import create_app
 
 ISSUER = "https://testserver"

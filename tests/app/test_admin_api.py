@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import ISSUER, PASSWORD, REDIRECT, basic, csrf_of, get_code, login, redeem, register
-from gatehouse.models import AuditLog, Client, Permission, Role, RolePermission, Session, User, UserRole
+from gatehouse.accounts.users import ADMIN_PERMISSIONS, ensure_admin_role
 from gatehouse.oauth.admin_resource import admin_audience
-from gatehouse.users import ADMIN_PERMISSIONS, ensure_admin_role
+from gatehouse.store.models import AuditLog, Client, Permission, Role, RolePermission, Session, User, UserRole
 
 API = "/api/v2/admin"
 
@@ -34,8 +34,8 @@ def token_for(state, user, client_id=None, scope="admin"):
     """A user access token minted the way the token endpoint mints one; by default for the admin API
     (an admin client, scope admin: audience the admin API, roles and permissions claims)."""
     client_id = client_id or admin_client()
-    grant = state.issuer.new_grant(client_id, user.id, scope, int(time.time()))
-    issued = state.issuer.for_user(
+    grant = state.tokens.new_grant(client_id, user.id, scope, int(time.time()))
+    issued = state.tokens.for_user(
         grant_type="authorization_code",
         client=SimpleNamespace(client_id=client_id),
         user=user,
@@ -60,7 +60,7 @@ def signed_admin_token(state, user, **claims) -> str:
         "permissions": ADMIN_PERMISSIONS,
     }
     values.update(claims)
-    return state.issuer.signer.access_token(**values)[0]
+    return state.tokens.signer.access_token(**values)[0]
 
 
 def auth(token):
@@ -119,7 +119,7 @@ def test_admin_api_refuses_malformed_or_foreign_credentials(http, state, header)
 
 
 def test_admin_api_refuses_id_token_as_access_token(http, state, admin_user):
-    id_token = state.issuer.signer.id_token(
+    id_token = state.tokens.signer.id_token(
         client_id="x", subject=str(admin_user.id), ttl=60, auth_time=int(time.time()), nonce=None, access_token=None
     )
     response = http.get(f"{API}/users", headers=auth(id_token))
@@ -129,7 +129,7 @@ def test_admin_api_refuses_id_token_as_access_token(http, state, admin_user):
 
 def test_admin_api_refuses_revoked_token(http, state, admin_user):
     token = token_for(state, admin_user)
-    state.issuer.revoke_access_token(state.issuer.signer.verify(token))
+    state.tokens.revoke_access_token(state.tokens.signer.verify(token))
     response = http.get(f"{API}/users", headers=auth(token))
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
@@ -380,7 +380,7 @@ def test_deactivating_a_user_ends_their_sessions_and_revokes_their_tokens(http, 
     response = http.patch(f"{API}/users/{user.id}", json={"is_active": False}, headers=admin)
     assert response.status_code == 200
     assert not Session.select().where(Session.user_id == user.id).exists()
-    assert state.issuer.is_revoked(state.issuer.signer.verify(alice_token))
+    assert state.tokens.is_revoked(state.tokens.signer.verify(alice_token))
 
 
 def test_admin_cannot_delete_or_deactivate_themselves(http, state, admin, admin_user):
@@ -397,7 +397,7 @@ def test_deleting_a_user_revokes_their_tokens_and_sessions(http, state, admin, a
     http.cookies.clear()
     assert http.delete(f"{API}/users/{user.id}", headers=admin).status_code == 204
     assert not Session.select().where(Session.user_id == user.id).exists()
-    assert state.issuer.is_revoked(state.issuer.signer.verify(alice_token))
+    assert state.tokens.is_revoked(state.tokens.signer.verify(alice_token))
     (event,) = audit_events("user.deleted")
     assert (event.subject, event.actor) == (str(user.id), str(admin_user.id))
 
@@ -589,7 +589,7 @@ def test_deleting_a_client_revokes_its_grants_and_writes_an_audit_event(http, st
     http.cookies.clear()
     assert http.delete(f"{API}/clients/webapp", headers=admin).status_code == 204
     assert http.get(f"{API}/clients/webapp", headers=admin).status_code == 404
-    assert state.issuer.is_revoked(state.issuer.signer.verify(tokens["access_token"]))
+    assert state.tokens.is_revoked(state.tokens.signer.verify(tokens["access_token"]))
     assert [e.subject for e in audit_events("client.deleted")] == ["webapp"]
 
 

@@ -28,11 +28,11 @@ from conftest import (
     register,
     run_cli,
 )
-from gatehouse import admin_service
-from gatehouse.admin_service import SYSTEM, Actor
-from gatehouse.models import Client, Consent, Grant, Session, User, UserRole
+from gatehouse.accounts import admin as admin_service
+from gatehouse.accounts.admin import SYSTEM, Actor
+from gatehouse.accounts.users import create_user, ensure_admin_role
 from gatehouse.oauth.admin_resource import admin_audience
-from gatehouse.users import create_user, ensure_admin_role
+from gatehouse.store.models import Client, Consent, Grant, Session, User, UserRole
 from test_admin_api import ADMIN_CLIENT, API, admin_client, auth, role_with, signed_admin_token, token_for
 
 INTROSPECT = "/api/v2/oauth/introspect"
@@ -161,7 +161,7 @@ def test_gatehouse_admin_token_gives_a_token_the_admin_api_accepts(http, state, 
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     assert http.get(f"{API}/users", headers=auth(token)).status_code == 200
-    claims = state.issuer.signer.verify(token)
+    claims = state.tokens.signer.verify(token)
     assert claims["aud"] == admin_audience(ISSUER) and claims["scope"] == "admin"
     # A wrong password, an unknown user, a client that is not an admin client: refused, no token.
     wrong = run("admin-token", "--username", "root-admin", "--client-id", ADMIN_CLIENT, "--password-stdin",
@@ -235,17 +235,17 @@ def test_an_actor_may_grant_what_it_holds(http, state, admin_user):
 
 def test_the_last_active_admin_cannot_be_deactivated_demoted_or_deleted(state, admin_user):
     with pytest.raises(admin_service.Conflict, match="last active admin"):
-        admin_service.update_user(SYSTEM, admin_user.id, {"is_active": False}, state.issuer)
+        admin_service.update_user(SYSTEM, admin_user.id, {"is_active": False}, state.tokens)
     with pytest.raises(admin_service.Conflict, match="last active admin"):
         admin_service.remove_role(SYSTEM, admin_user.id, "admin")
     with pytest.raises(admin_service.Conflict, match="last active admin"):
-        admin_service.delete_user(SYSTEM, admin_user.id, state.issuer)
+        admin_service.delete_user(SYSTEM, admin_user.id, state.tokens)
     assert User.get_by_id(admin_user.id).is_active
     # With a second active admin, the first may go.
     second = create_user("second-admin", PASSWORD, admin=True)
     admin_service.remove_role(SYSTEM, admin_user.id, "admin")
     with pytest.raises(admin_service.Conflict, match="last active admin"):
-        admin_service.update_user(SYSTEM, second.id, {"is_active": False}, state.issuer)
+        admin_service.update_user(SYSTEM, second.id, {"is_active": False}, state.tokens)
 
 
 @pytest.mark.skipif(not MYSQL_URL, reason="SQLite serialises every write; the race needs MariaDB's row locks")
@@ -292,7 +292,7 @@ def test_a_password_reset_by_an_admin_revokes_the_users_grants(http, state, admi
         headers=basic(*webapp),
     )
     assert refresh.json()["error"] == "invalid_grant"
-    assert state.issuer.is_revoked(state.issuer.signer.verify(tokens["access_token"]))
+    assert state.tokens.is_revoked(state.tokens.signer.verify(tokens["access_token"]))
     assert not Session.select().where(Session.user_id == user.id).exists()
 
 
@@ -303,7 +303,7 @@ def test_deactivating_a_client_revokes_its_grants(http, state, admin_user, user,
     response = http.patch(f"{API}/clients/webapp", json={"is_active": False}, headers=api_token(state, admin_user))
     assert response.status_code == 200
     assert Grant.select().where((Grant.client_id == "webapp") & Grant.revoked_at.is_null()).count() == 0
-    assert state.issuer.is_revoked(state.issuer.signer.verify(tokens["access_token"]))
+    assert state.tokens.is_revoked(state.tokens.signer.verify(tokens["access_token"]))
     # Active again, its old tokens stay dead.
     http.patch(f"{API}/clients/webapp", json={"is_active": True}, headers=api_token(state, admin_user))
     refresh = http.post(

@@ -10,9 +10,9 @@ import time
 import pytest
 from conftest import ISSUER, PASSWORD, basic, csrf_of, login
 from fastapi.testclient import TestClient
-from gatehouse import admin_service
-from gatehouse.models import AuditLog, Client, Session, User
-from gatehouse.web.admin_portal import admin_return_to
+from gatehouse.accounts import admin as admin_service
+from gatehouse.store.models import AuditLog, Client, Session, User
+from gatehouse.web.admin.portal import admin_return_to
 
 PAGES = ["/admin/", "/admin/users", "/admin/clients", "/admin/audit"]
 

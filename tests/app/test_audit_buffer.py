@@ -6,8 +6,8 @@ import time
 
 import pytest
 from conftest import basic
-from gatehouse import audit
-from gatehouse.models import AuditLog
+from gatehouse.runtime import audit
+from gatehouse.store.models import AuditLog
 
 
 @pytest.fixture

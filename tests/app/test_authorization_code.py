@@ -109,7 +109,7 @@ def test_code_reuse_revokes_issued_tokens(http, user, webapp):
 
 
 def test_expired_code_is_refused(http, user, webapp, state):
-    from gatehouse.models import AuthorizationCode
+    from gatehouse.store.models import AuthorizationCode
 
     code, verifier, _ = get_code(http)
     AuthorizationCode.update(expires_at=0).execute()

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 from conftest import PASSWORD, pkce_pair, register, serving
-from gatehouse import admin_service
-from gatehouse.models import Session, User
+from gatehouse.accounts import admin as admin_service
+from gatehouse.store.models import Session, User
 from joserfc import jwk, jwt
 
 CHROMIUM = "/usr/bin/chromium"

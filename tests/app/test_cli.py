@@ -17,9 +17,9 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from conftest import GATEHOUSE, MYSQL_URL, basic, run_cli
-from gatehouse.db import open_database
-from gatehouse.migrate import SchemaMigration
-from gatehouse.models import ALL_MODELS, AuditLog, AuthorizationCode, Client, Session, User, UserRole
+from gatehouse.store.database import open_database
+from gatehouse.store.migrate import SchemaMigration
+from gatehouse.store.models import ALL_MODELS, AuditLog, AuthorizationCode, Client, Session, User, UserRole
 
 
 @pytest.fixture

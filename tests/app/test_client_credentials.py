@@ -110,7 +110,7 @@ def test_repeated_token_parameter_is_refused(http, service):
 
 
 def test_deactivated_client_cannot_get_tokens(http, service, state):
-    from gatehouse.models import Client
+    from gatehouse.store.models import Client
 
     Client.update(is_active=False).where(Client.client_id == "service").execute()
     response = http.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic(*service))
@@ -118,7 +118,7 @@ def test_deactivated_client_cannot_get_tokens(http, service, state):
 
 
 def test_client_secret_is_stored_as_a_digest(state, service):
-    from gatehouse.models import Client
+    from gatehouse.store.models import Client
 
     row = Client.get(Client.client_id == "service")
     assert service[1] not in (row.client_secret_digest or "")

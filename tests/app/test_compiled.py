@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 from conftest import BACKEND
-from gatehouse.compiled import Compiled
-from gatehouse.models import User
-from gatehouse.users import username_key
+from gatehouse.accounts.users import username_key
+from gatehouse.store.models import User
+from gatehouse.store.statements import Compiled
 
 _USER_BY_NAME = Compiled(
-    lambda username: User.select(User.id, User.username, User.email, User.is_active, User.updated_at)
-    .where(User.username == username)
-    .tuples(),
+    lambda username: (
+        User.select(User.id, User.username, User.email, User.is_active, User.updated_at)
+        .where(User.username == username)
+        .tuples()
+    ),
     arity=1,
 )
 

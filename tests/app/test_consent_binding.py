@@ -7,8 +7,8 @@ import re
 
 import pytest
 from conftest import REDIRECT, authorize_params, csrf_of, get_code, login, pkce_pair, query_of, register
-from gatehouse.hashing import digest
-from gatehouse.models import Consent
+from gatehouse.crypto.digests import digest
+from gatehouse.store.models import Consent
 
 AUTHORIZE = "/api/v2/oauth/authorize"
 

@@ -36,7 +36,7 @@ def test_introspection_of_garbage_is_inactive(http, service):
 
 
 def test_introspection_of_an_expired_token_is_inactive(http, service, state):
-    from gatehouse.tokens import TokenSigner
+    from gatehouse.crypto.jws import TokenSigner
 
     signer = TokenSigner(state.keys, state.settings.issuer)
     token, _ = signer.access_token(client_id="service", subject="service", scope="", ttl=-10)

@@ -13,8 +13,8 @@ import pytest
 from conftest import basic, get_code, redeem
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from gatehouse.keys import MANIFEST, KeySet, read_manifest, rotate
-from gatehouse.tokens import left_hash
+from gatehouse.crypto.key_set import MANIFEST, KeySet, read_manifest, rotate
+from gatehouse.oauth.id_token import left_hash
 from joserfc import jwk, jws, jwt
 
 

@@ -24,11 +24,11 @@ import httpx
 import pytest
 from conftest import ISSUER, PASSWORD, REDIS_URL, csrf_of
 from fastapi.testclient import TestClient
-from gatehouse.config import ConfigError, load_settings
-from gatehouse.hashing import burn_password_check, verify_password
-from gatehouse.models import AuditLog
-from gatehouse.ratelimit import LockoutPolicy, address_key
-from gatehouse.web import login as login_module
+from gatehouse.crypto.passwords import burn_password_check, verify_password
+from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
+from gatehouse.settings import ConfigError, load_settings
+from gatehouse.store.models import AuditLog
+from gatehouse.web.pages import login as login_module
 from prometheus_client import REGISTRY
 from test_security import LOCKED, away_from_a_window_edge, signed_in
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from conftest import PASSWORD, basic, csrf_of, get_code, login, redeem
-from gatehouse.models import AuditLog, Consent
-from gatehouse.users import create_user
+from gatehouse.accounts.users import create_user
+from gatehouse.store.models import AuditLog, Consent
 
 LOGOUT = "/api/v2/oauth/logout"
 INTROSPECT = "/api/v2/oauth/introspect"

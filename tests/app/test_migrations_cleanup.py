@@ -11,11 +11,12 @@ import time
 import peewee
 import pytest
 from conftest import MYSQL_URL, basic, get_code, redeem
-from gatehouse import migrate as migrations
-from gatehouse.cleanup import AUDIT_RETENTION_DAYS, cleanup
-from gatehouse.db import open_database
-from gatehouse.migrate import MigrationError, SchemaMigration, applied, available, migrate, pending
-from gatehouse.models import (
+from gatehouse.accounts.users import find_for_login, username_key
+from gatehouse.store import migrate as migrations
+from gatehouse.store.cleanup import AUDIT_RETENTION_DAYS, cleanup
+from gatehouse.store.database import open_database
+from gatehouse.store.migrate import MigrationError, SchemaMigration, applied, available, migrate, pending
+from gatehouse.store.models import (
     ALL_MODELS,
     AuditLog,
     AuthorizationCode,
@@ -27,7 +28,6 @@ from gatehouse.models import (
     User,
     UserRole,
 )
-from gatehouse.users import find_for_login, username_key
 
 
 def drop_every_table(database) -> None:
@@ -476,9 +476,7 @@ def test_0003_finishes_a_run_that_stopped_half_way(fresh_db, version_2):
 
 def test_cleanup_deletes_sessions_idle_longer_than_the_idle_timeout(state):
     def session(name, last_seen_at, created_at=NOW - 7200):
-        Session.create(
-            id=name, csrf_token="c", created_at=created_at, expires_at=NOW + 3600, last_seen_at=last_seen_at
-        )
+        Session.create(id=name, csrf_token="c", created_at=created_at, expires_at=NOW + 3600, last_seen_at=last_seen_at)
 
     session("idle", NOW - 1801)
     session("in-use", NOW - 60)

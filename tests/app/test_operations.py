@@ -17,12 +17,12 @@ import pytest
 from conftest import ISSUER, REDIS_URL, basic, get_code, login, redeem
 from fastapi.testclient import TestClient
 from gatehouse import __version__
-from gatehouse.config import load_settings
-from gatehouse.context import build
-from gatehouse.keys import MANIFEST
-from gatehouse.logs import JsonFormatter
-from gatehouse.migrate import SchemaMigration
-from gatehouse.models import AuditLog
+from gatehouse.crypto.key_set import MANIFEST
+from gatehouse.runtime.logs import JsonFormatter
+from gatehouse.services import build
+from gatehouse.settings import load_settings
+from gatehouse.store.migrate import SchemaMigration
+from gatehouse.store.models import AuditLog
 from gatehouse.web.app import create_app
 from prometheus_client import REGISTRY, generate_latest
 
@@ -189,7 +189,7 @@ def test_metrics_port_sums_every_gunicorn_worker(env, state, service, tmp_path):
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     process = subprocess.Popen(
-        [gunicorn, "-c", "python:gatehouse.gunicorn_conf", "gatehouse.asgi:app"],
+        [gunicorn, "-c", "python:gatehouse.entry.gunicorn_conf", "gatehouse.entry.asgi:app"],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

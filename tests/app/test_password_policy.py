@@ -8,8 +8,8 @@ import unicodedata
 from importlib import resources
 
 import pytest
-from gatehouse import password_policy
-from gatehouse.password_policy import (
+from gatehouse.accounts import password_policy
+from gatehouse.accounts.password_policy import (
     CONTEXT_MIN,
     PASSWORD_MAX,
     PASSWORD_MIN,
@@ -61,7 +61,7 @@ def test_a_password_longer_than_the_maximum_is_rejected():
 
 
 def test_the_limits_are_the_admin_services():
-    from gatehouse import admin_service
+    from gatehouse.accounts import admin as admin_service
 
     assert (PASSWORD_MIN, PASSWORD_MAX) == (admin_service.PASSWORD_MIN, admin_service.PASSWORD_MAX)
 

@@ -20,11 +20,12 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from conftest import authorize_params, csrf_of, get_code, login, pkce_pair, redeem, register
-from gatehouse import admin_service, clients_admin
-from gatehouse.clients_admin import ClientError
-from gatehouse.models import Client
+from gatehouse.accounts import admin as admin_service
+from gatehouse.accounts import clients as clients_admin
+from gatehouse.accounts.clients import ClientError
 from gatehouse.oauth import redirect_uris
 from gatehouse.oauth.clients import redirect_uri_matches
+from gatehouse.store.models import Client
 
 AUTHORIZE = "/api/v2/oauth/authorize"
 LOGOUT = "/api/v2/oauth/logout"
@@ -573,7 +574,7 @@ def test_reported_redirect_uri_leads_elsewhere_in_a_browser():
 def test_gatehouse_check_clients_names_registrations_the_current_rules_refuse(state, env, spa):
     """After an upgrade, stored URIs that fail the strict parse match nothing: the operator can list them first."""
     from conftest import run_cli
-    from gatehouse.models import Client
+    from gatehouse.store.models import Client
 
     def run():
         return run_cli(env, "check-clients")

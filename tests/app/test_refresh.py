@@ -70,7 +70,7 @@ def test_refresh_may_narrow_but_not_widen_scope(http, user, webapp):
 
 
 def test_refresh_token_has_an_absolute_lifetime(http, user, webapp, state):
-    from gatehouse.models import Grant, RefreshToken
+    from gatehouse.store.models import Grant, RefreshToken
 
     first = _tokens(http, webapp)
     grant = Grant.get()
@@ -103,11 +103,9 @@ def _claims(access_token: str) -> dict:
 
 def test_admin_api_tokens_carry_the_users_current_roles_and_permissions(http, user, state):
     """Tokens for the admin API (an admin client, scope admin) carry roles and permissions, read anew at refresh."""
-    from gatehouse.models import Permission, Role, RolePermission, UserRole
+    from gatehouse.store.models import Permission, Role, RolePermission, UserRole
 
-    console = register(
-        client_id="ops-console", name="Ops console", is_admin=True, scope="openid admin offline_access"
-    )
+    console = register(client_id="ops-console", name="Ops console", is_admin=True, scope="openid admin offline_access")
     editor = Role.create(name="editor")
     viewer = Role.create(name="viewer")  # a role without permissions still counts
     for name in ("docs:write", "docs:read"):

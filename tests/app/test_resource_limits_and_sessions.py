@@ -19,9 +19,9 @@ import time
 import pytest
 from conftest import ISSUER, PASSWORD, authorize_params, basic, csrf_of, login, pkce_pair, serving
 from fastapi.testclient import TestClient
-from gatehouse.config import ConfigError, load_settings
-from gatehouse.models import Session
-from gatehouse.sessions import Sessions
+from gatehouse.accounts.sessions import Sessions
+from gatehouse.settings import ConfigError, load_settings
+from gatehouse.store.models import Session
 
 LIMIT = 64 * 1024
 ADMIN_LIMIT = 256 * 1024
@@ -333,7 +333,7 @@ def test_sessions_have_no_fallback_key():
 
 
 def test_the_dev_server_makes_a_session_secret_once_and_keeps_it(tmp_path):
-    from gatehouse.devserver import session_secret
+    from gatehouse.entry.devserver import session_secret
 
     first = session_secret(tmp_path)
     assert len(first) >= 32

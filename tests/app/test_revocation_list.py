@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import REDIS_URL, basic, get_code, redeem
-from gatehouse.models import Revocation
+from gatehouse.store.models import Revocation
 
 INTROSPECT = "/api/v2/oauth/introspect"
 REVOKE = "/api/v2/oauth/revoke"
@@ -36,7 +36,7 @@ def wait_for(condition, seconds: float = 5.0) -> bool:
 
 
 def mirrored(app_client) -> bool:
-    return app_client.app.state.gatehouse.issuer.revocations.mirrored
+    return app_client.app.state.gatehouse.tokens.revocations.mirrored
 
 
 def test_a_token_revoked_by_one_process_is_inactive_in_another(http, second_app, service):

@@ -26,12 +26,12 @@ from conftest import (
     register,
 )
 from fastapi.testclient import TestClient
-from gatehouse.config import load_settings
-from gatehouse.context import build
-from gatehouse.keys import rotate
-from gatehouse.migrate import migrate
-from gatehouse.models import AuthorizationCode, Client, Consent, RefreshToken, Session, User
-from gatehouse.users import create_user
+from gatehouse.accounts.users import create_user
+from gatehouse.crypto.key_set import rotate
+from gatehouse.services import build
+from gatehouse.settings import load_settings
+from gatehouse.store.migrate import migrate
+from gatehouse.store.models import AuthorizationCode, Client, Consent, RefreshToken, Session, User
 from gatehouse.web.app import create_app
 
 LOCKED = "Too many failed sign-in attempts"
@@ -181,7 +181,7 @@ def test_rate_limits_can_be_disabled(http, service):
 @pytest.mark.skipif(not REDIS_URL, reason="needs Redis (the MariaDB + Redis run)")
 @pytest.mark.parametrize("env", [{"RATE_LIMIT_TOKEN_PER_MINUTE": "4"}], indirect=True)
 def test_token_rate_limit_is_shared_by_every_process_through_redis(http, second_app, service):
-    from gatehouse.ratelimit import Limiter
+    from gatehouse.runtime.ratelimit import Limiter
 
     away_from_a_window_edge()
     # Each process adds its hits to the shared counter at least every
@@ -249,7 +249,7 @@ def test_revoked_tokens_stay_inactive_when_redis_is_unreachable(redis_down, serv
     assert redis_down.post("/api/v2/oauth/introspect", **introspect).json()["active"]
     assert redis_down.post("/api/v2/oauth/revoke", **introspect).status_code == 200
     assert redis_down.post("/api/v2/oauth/introspect", **introspect).json() == {"active": False}
-    assert not redis_down.app.state.gatehouse.issuer.revocations.mirrored
+    assert not redis_down.app.state.gatehouse.tokens.revocations.mirrored
 
 
 def test_health_reports_the_cache_disconnected_and_status_degraded(redis_down):

@@ -7,8 +7,8 @@ import unicodedata
 from importlib import resources
 
 import pytest
-from gatehouse import username_policy
-from gatehouse.username_policy import (
+from gatehouse.accounts import username_policy
+from gatehouse.accounts.username_policy import (
     UnsafeUsername,
     check_username_characters,
     confusable,
@@ -16,7 +16,7 @@ from gatehouse.username_policy import (
     unsafe_characters,
     username_skeleton,
 )
-from gatehouse.users import username_key
+from gatehouse.accounts.users import username_key
 
 # --- characters ------------------------------------------------------------------------------------------------
 

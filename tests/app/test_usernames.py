@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import PASSWORD, get_code, login, redeem
-from gatehouse.models import Session, User
-from gatehouse.users import UserError, create_user, username_key
+from gatehouse.accounts.users import UserError, create_user, username_key
+from gatehouse.store.models import Session, User
 
 OTHER_PASSWORD = "another long passphrase"
 

@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`taskset -c CPU gunicorn -c python:gatehouse.gunicorn_conf gatehouse.asgi:app`."""
+    """`taskset -c CPU gunicorn -c python:gatehouse.entry.gunicorn_conf gatehouse.entry.asgi:app`."""
 
     def __init__(self, env: dict, cpu: int, gunicorn: str, log_path: Path, prefix: list[str] | None = None):
         self.env = env
@@ -41,8 +41,8 @@ class AppServer:
             str(self.cpu),
             self.gunicorn,
             "-c",
-            "python:gatehouse.gunicorn_conf",
-            "gatehouse.asgi:app",
+            "python:gatehouse.entry.gunicorn_conf",
+            "gatehouse.entry.asgi:app",
         ]
         self._log = open(self.log_path, "ab")  # closed in stop()
         self.process = subprocess.Popen(

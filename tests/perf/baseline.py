@@ -20,9 +20,9 @@ import os
 import time
 
 from argon2 import PasswordHasher
-from gatehouse.config import load_settings
-from gatehouse.keys import KeySet
-from gatehouse.tokens import TokenSigner
+from gatehouse.crypto.jws import TokenSigner
+from gatehouse.crypto.key_set import KeySet
+from gatehouse.settings import load_settings
 
 
 def timed(call, seconds: float) -> dict:

@@ -72,7 +72,7 @@ BREAKDOWN = [
     ("      JWT signing (TokenSigner.sign)", has("TokenSigner.sign")),
     ("        of which the RSA/EC signature", has("_RSAAlgModel.sign", "_ECAlgModel.sign", "OKPAlgModel.sign")),
     ("      JWT verification (TokenSigner.verify)", has("TokenSigner.verify")),
-    ("      revocation lookup (Issuer.is_revoked)", has("Issuer.is_revoked")),
+    ("      revocation lookup (TokenService.is_revoked)", has("TokenService.is_revoked")),
     ("      audit row INSERT (audit.record → AuditLog.create)", adjacent("record (gatehouse/audit.py", "create")),
     ("        of which socket send/wait, MariaDB", waiting("record (gatehouse/audit.py")),
     ("      audit log line (audit.record → log.info)", adjacent("record (gatehouse/audit.py", "Logger.info")),

@@ -359,7 +359,7 @@ class Bench:
         self.env = self.server_env()
         self.log_file.write_text("")
         (self.tmp / "metrics").mkdir()
-        from gatehouse.config import load_settings
+        from gatehouse.settings import load_settings
 
         self.settings = load_settings(self.env)
         say("database: drop, migrate, key, clients, user")
@@ -630,7 +630,7 @@ def report(bench: Bench) -> str:
         f"`make bench` at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, "
         f"{os.cpu_count()} CPUs ({cpu_model()}), load average before: {bench.loadavg_before}, "
         f"after: {bench.loadavg_after}.",
-        f"Server: `taskset -c {bench.server_cpu} gunicorn -c python:gatehouse.gunicorn_conf gatehouse.asgi:app`, "
+        f"Server: `taskset -c {bench.server_cpu} gunicorn -c python:gatehouse.entry.gunicorn_conf gatehouse.entry.asgi:app`, "
         f"WEB_CONCURRENCY=1 (uvicorn worker, uvloop + httptools), {settings.jwt_algorithm} keys, "
         f"MariaDB (PyMySQL) + Redis on loopback, rate limiter {'on (limits set out of reach)' if settings.rate_limit_enabled else 'OFF'}, "
         f"metrics {'on' if settings.metrics_enabled else 'OFF'}, {settings.log_format} access and audit logs at "
@@ -652,7 +652,11 @@ def report(bench: Bench) -> str:
         target, ok = judge(key, result, bench)
         if result.get("repeats"):
             shown = ", ".join(
-                f"{v:.0%}" if key == "login" or key in TARGETS else f"{-v:.1f} ms" if key == "fixed_rate" else f"{v:,.0f}"
+                f"{v:.0%}"
+                if key == "login" or key in TARGETS
+                else f"{-v:.1f} ms"
+                if key == "fixed_rate"
+                else f"{v:,.0f}"
                 for v in sorted(result["repeats"])
             )
             target += f" (median of {len(result['repeats'])} runs: {shown})"

@@ -2,7 +2,7 @@
 and pools of single-use credentials (refresh tokens, login forms).
 
 Everything is made with the app's own domain code (migrate, keys.rotate,
-clients_admin.create_client, users.create_user, Issuer.for_user,
+clients_admin.create_client, users.create_user, TokenService.for_user,
 Sessions.create), on the database the server will then serve, so the rows
 are exactly the rows production would hold.
 """
@@ -25,9 +25,9 @@ CC_SCOPE = "api:read api:write"
 
 def _open(env: dict):
     """Settings and an open database for `env` (the server's environment)."""
-    from gatehouse.config import load_settings
-    from gatehouse.db import open_database
-    from gatehouse.hashing import configure_password_hasher
+    from gatehouse.crypto.passwords import configure_password_hasher
+    from gatehouse.settings import load_settings
+    from gatehouse.store.database import open_database
 
     settings = load_settings(env)
     configure_password_hasher(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism)
@@ -48,10 +48,10 @@ def _drop_everything(database) -> None:
 
 def prepare(env: dict) -> dict:
     """Reset the database and key set; create the clients and the user. Returns their credentials."""
-    from gatehouse.clients_admin import create_client
-    from gatehouse.keys import rotate
-    from gatehouse.migrate import migrate
-    from gatehouse.users import create_user
+    from gatehouse.accounts.clients import create_client
+    from gatehouse.accounts.users import create_user
+    from gatehouse.crypto.key_set import rotate
+    from gatehouse.store.migrate import migrate
 
     settings, database = _open(env)
     _drop_everything(database)
@@ -83,7 +83,7 @@ def prepare(env: dict) -> dict:
 def refresh_pool(env: dict, user_id: int, count: int, path: Path) -> float:
     """Write `count` fresh refresh tokens (one per line) to `path`; return seconds taken.
 
-    The first token is issued by Issuer.for_user, the code the token
+    The first token is issued by TokenService.for_user, the code the token
     endpoint runs. Issuing tens of thousands that way costs minutes (two
     RSA signatures, an audit row and three queries each), so the rest are
     copies of the rows it wrote (its grant and its refresh token), each
@@ -91,15 +91,15 @@ def refresh_pool(env: dict, user_id: int, count: int, path: Path) -> float:
     stores, one grant per token as if each came from its own sign-in, so
     rotating one never touches another's family.
     """
-    from gatehouse.config import load_settings
-    from gatehouse.context import build
-    from gatehouse.hashing import digest, new_token
-    from gatehouse.models import Grant, RefreshToken, User
+    from gatehouse.crypto.digests import digest, new_token
+    from gatehouse.services import build
+    from gatehouse.settings import load_settings
+    from gatehouse.store.models import Grant, RefreshToken, User
 
     started = time.monotonic()
     # The server's own wiring (context.build), so the first token is issued exactly as the server would.
     state = build(load_settings(env))
-    database, issuer = state.database, state.issuer
+    database, issuer = state.database, state.tokens
     client = state.clients.get(WEB_CLIENT)
     user = User.get_by_id(user_id)
     with database.atomic():
@@ -148,7 +148,7 @@ def login_pool(env: dict, count: int, path: Path) -> None:
     A successful login ends the session that carried the form (a fresh
     session id at login), so each form is good for one request only.
     """
-    from gatehouse.sessions import Sessions
+    from gatehouse.accounts.sessions import Sessions
 
     settings, database = _open(env)
     sessions = Sessions(settings.session_secret, settings.session_ttl)

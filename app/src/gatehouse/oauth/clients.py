@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
-from .. import metrics
-from ..hashing import digest_matches
-from ..models import Client
-from . import redirect_uris
-from .admin_resource import ADMIN_SCOPE
+from gatehouse.crypto.digests import digest_matches
+from gatehouse.oauth import redirect_uris
+from gatehouse.oauth.admin_resource import ADMIN_SCOPE
+from gatehouse.runtime import metrics
+from gatehouse.store.models import Client
 
 
 def redirect_uri_matches(registered: str, presented: str) -> bool:

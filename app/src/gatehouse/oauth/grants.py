@@ -23,12 +23,21 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
 
-from .. import audit
-from ..compiled import Compiled
-from ..hashing import digest
-from ..models import AuthorizationCode, Grant, Permission, RefreshToken, Role, RolePermission, User, UserRole
-from ..users import collect_roles
-from .admin_resource import check_resource
+from gatehouse.accounts.users import collect_roles
+from gatehouse.crypto.digests import digest
+from gatehouse.oauth.admin_resource import check_resource
+from gatehouse.runtime import audit
+from gatehouse.store.models import (
+    AuthorizationCode,
+    Grant,
+    Permission,
+    RefreshToken,
+    Role,
+    RolePermission,
+    User,
+    UserRole,
+)
+from gatehouse.store.statements import Compiled
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -72,7 +81,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code, request):
         data = request.payload.data
         auth_time = getattr(request, "auth_time", None) or int(time.time())
-        grant = self.server.issuer.new_grant(request.client.client_id, request.user.id, request.scope, auth_time)
+        grant = self.server.tokens.new_grant(request.client.client_id, request.user.id, request.scope, auth_time)
         AuthorizationCode.create(
             code_digest=digest(code),
             grant_id=grant.id,
@@ -103,7 +112,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return row
 
     def _reuse_detected(self, row, client):
-        self.server.issuer.revoke_grant(row.grant_id, "code_reuse")
+        self.server.tokens.revoke_grant(row.grant_id, "code_reuse")
         audit.record("code.reuse_detected", actor=client.client_id, subject=str(row.user_id), gid=row.grant_id)
 
     def delete_authorization_code(self, authorization_code):
@@ -134,7 +143,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if grant is None:
             raise InvalidGrantError("the authorization was revoked")
         scopes = code.scope.split()
-        token = self.server.issuer.for_user(
+        token = self.server.tokens.for_user(
             grant_type="authorization_code",
             client=client,
             user=user,
@@ -165,7 +174,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         # OIDC user scopes mean nothing without a user.
         scope = " ".join(s for s in scope.split() if s not in ("openid", "offline_access"))
         check_resource(self.request, scope, self.server.settings.issuer)
-        token = self.server.issuer.client_credentials(client, scope)
+        token = self.server.tokens.client_credentials(client, scope)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
@@ -234,7 +243,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return False
         claimed = _CLAIM_REFRESH_TOKEN.rowcount(now, row.id)
         if not claimed:
-            self.server.issuer.revoke_grant(row.grant_id, "refresh_replay")
+            self.server.tokens.revoke_grant(row.grant_id, "refresh_replay")
             audit.record("refresh.replay_detected", actor=row.client_id, subject=str(row.user_id), gid=row.grant_id)
         return bool(claimed)
 
@@ -268,7 +277,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("the authorization was revoked")
         scope = self.request.payload.scope or row.scope
         # One write (the new refresh token), so no transaction: BEGIN and COMMIT would be two more round trips.
-        token = self.server.issuer.for_user(
+        token = self.server.tokens.for_user(
             grant_type="refresh_token",
             client=client,
             user=user,

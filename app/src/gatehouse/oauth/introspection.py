@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import time
 
-from ..hashing import digest
-from ..models import Grant, RefreshToken
-from .admin_resource import names_audience
+from gatehouse.crypto.digests import digest
+from gatehouse.oauth.admin_resource import names_audience
+from gatehouse.store.models import Grant, RefreshToken
 
 INACTIVE = {"active": False}
 
@@ -29,8 +29,8 @@ def live_access_token(server, token: str) -> dict | None:
     For every endpoint that accepts a bearer token (userinfo); introspection
     makes the same checks, and the caller's, in _access.
     """
-    claims = server.issuer.signer.verify(token, typ="at+jwt")
-    if claims is None or server.issuer.is_revoked(claims) or not client_is_active(server, claims.get("client_id")):
+    claims = server.tokens.signer.verify(token, typ="at+jwt")
+    if claims is None or server.tokens.is_revoked(claims) or not client_is_active(server, claims.get("client_id")):
         return None
     return claims
 
@@ -55,13 +55,13 @@ def introspect(server, caller, token: str, hint: str | None) -> dict:
 def _access(server, caller, token: str) -> dict | None:
     """None when this is no access token of this server; INACTIVE when it is one,
     but revoked, of an inactive client, or not for the caller."""
-    claims = server.issuer.signer.verify(token, typ="at+jwt")
+    claims = server.tokens.signer.verify(token, typ="at+jwt")
     if claims is None:
         return None
     owner = claims.get("client_id")
     if caller.client_id != owner and not names_audience(claims.get("aud"), caller.client_id):
         return INACTIVE
-    if server.issuer.is_revoked(claims):
+    if server.tokens.is_revoked(claims):
         return INACTIVE
     # The caller was just authenticated, so when it is the token's client that client is active.
     if caller.client_id != owner and not client_is_active(server, owner):

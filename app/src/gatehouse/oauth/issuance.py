@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import time
 
-from .. import audit, metrics
-from ..compiled import Compiled
-from ..config import Settings
-from ..db import database
-from ..hashing import digest, new_token
-from ..models import Grant, RefreshToken, User
-from ..revocations import RevocationList
-from ..tokens import TokenSigner
-from ..users import oidc_claims
-from ..users import roles_and_permissions as user_roles_and_permissions
-from .admin_resource import admin_audience, is_admin_scope
+from gatehouse.accounts.users import roles_and_permissions as user_roles_and_permissions
+from gatehouse.crypto.digests import digest, new_token
+from gatehouse.crypto.jws import TokenSigner
+from gatehouse.oauth.admin_resource import admin_audience, is_admin_scope
+from gatehouse.oauth.claims import oidc_claims
+from gatehouse.runtime import audit, metrics
+from gatehouse.runtime.revocation_list import RevocationList
+from gatehouse.settings import Settings
+from gatehouse.store.database import database
+from gatehouse.store.models import Grant, RefreshToken, User
+from gatehouse.store.statements import Compiled
 
 # Written with every refresh token issued (gatehouse.compiled).
 _INSERT_REFRESH_TOKEN = Compiled(
@@ -38,7 +38,7 @@ _INSERT_REFRESH_TOKEN = Compiled(
 )
 
 
-class Issuer:
+class TokenService:
     def __init__(self, settings: Settings, signer: TokenSigner, revocations: RevocationList):
         self.settings = settings
         self.signer = signer

@@ -10,9 +10,9 @@ Revoking a refresh token ends the whole grant, its access tokens included
 
 from __future__ import annotations
 
-from .. import audit
-from ..hashing import digest
-from ..models import RefreshToken
+from gatehouse.crypto.digests import digest
+from gatehouse.runtime import audit
+from gatehouse.store.models import RefreshToken
 
 
 def revoke(server, client, token: str, hint: str | None) -> None:
@@ -21,14 +21,14 @@ def revoke(server, client, token: str, hint: str | None) -> None:
     order = ("refresh_token", "access_token") if hint == "refresh_token" else ("access_token", "refresh_token")
     for kind in order:
         if kind == "access_token":
-            claims = server.issuer.signer.verify(token, typ="at+jwt")
+            claims = server.tokens.signer.verify(token, typ="at+jwt")
             if claims and claims.get("client_id") == client.client_id:
-                server.issuer.revoke_access_token(claims)
+                server.tokens.revoke_access_token(claims)
                 audit.record("token.revoked", actor=client.client_id, subject=claims.get("sub"), jti=claims["jti"])
                 return
         else:
             row = RefreshToken.get_or_none(RefreshToken.token_digest == digest(token))
             if row is not None and row.client_id == client.client_id:
-                server.issuer.revoke_grant(row.grant_id, "refresh_token")
+                server.tokens.revoke_grant(row.grant_id, "refresh_token")
                 audit.record("token.revoked", actor=client.client_id, subject=str(row.user_id), gid=row.grant_id)
                 return

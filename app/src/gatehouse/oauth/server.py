@@ -8,12 +8,12 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 
-from .. import metrics
-from ..config import Settings
-from ..ratelimit import Limiter
-from .clients import ClientCache
-from .grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant, S256CodeChallenge
-from .issuance import Issuer
+from gatehouse.oauth.clients import ClientCache
+from gatehouse.oauth.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant, S256CodeChallenge
+from gatehouse.oauth.issuance import TokenService
+from gatehouse.runtime import metrics
+from gatehouse.runtime.ratelimit import Limiter
+from gatehouse.settings import Settings
 
 SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access"]
 
@@ -89,11 +89,11 @@ class RateLimited(OAuth2Error):
 
 
 class OAuthServer(AuthorizationServer):
-    def __init__(self, settings: Settings, clients: ClientCache, issuer: Issuer, limiter: Limiter):
+    def __init__(self, settings: Settings, clients: ClientCache, tokens: TokenService, limiter: Limiter):
         super().__init__(scopes_supported=SCOPES_SUPPORTED)
         self.settings = settings
         self.clients = clients
-        self.issuer = issuer
+        self.tokens = tokens
         self.limiter = limiter
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_grant(ClientCredentialsGrant)
@@ -115,7 +115,7 @@ class OAuthServer(AuthorizationServer):
             raise InvalidClientError(status_code=401, description="malformed Basic credentials") from None
 
     def save_token(self, token, request):
-        """Tokens are persisted as they are issued (see issuance.Issuer)."""
+        """Tokens are persisted as they are issued (see issuance.TokenService)."""
 
     def send_signal(self, name, *args, **kwargs):
         # The per-client token limit counts only requests the client has

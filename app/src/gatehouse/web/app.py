@@ -10,18 +10,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from .. import __version__
-from ..config import Settings, load_settings
-from ..context import Gatehouse, build
-from . import authorize, discovery, health, login, logout, token, userinfo
-from .common import json_answer
-from .hot_routes import HotRoutes
-from .middleware import BodyLimit, RequestMiddleware
+from gatehouse import __version__
+from gatehouse.services import Services, build
+from gatehouse.settings import Settings, load_settings
+from gatehouse.web.common import json_answer
+from gatehouse.web.endpoints import authorize, discovery, health, token, userinfo
+from gatehouse.web.endpoints import end_session as logout
+from gatehouse.web.hot_routes import HotRoutes
+from gatehouse.web.middleware import BodyLimit, RequestMiddleware
+from gatehouse.web.pages import login
 
 log = logging.getLogger("gatehouse")
 
 
-def create_app(settings: Settings | None = None, state: Gatehouse | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, state: Services | None = None) -> FastAPI:
     state = state or build(settings or load_settings())
     app = FastAPI(
         title="Gatehouse",
@@ -33,10 +35,10 @@ def create_app(settings: Settings | None = None, state: Gatehouse | None = None)
     app.state.gatehouse = state
     for module in (discovery, token, userinfo, authorize, logout, login, health):
         app.include_router(module.router)
-    from . import admin
+    from gatehouse.web import admin
 
     app.include_router(admin.router)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parent.parent / "static")), name="static")
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parents[1] / "static")), name="static")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

@@ -12,10 +12,10 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from ..oauth.server import GatehouseRequest
-from .middleware import BODY_LIMIT_SCOPE_KEY, RequestBodyTooLarge
+from gatehouse.oauth.server import GatehouseRequest
+from gatehouse.web.middleware import BODY_LIMIT_SCOPE_KEY, RequestBodyTooLarge
 
-templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_FORM_BYTES = 64 * 1024

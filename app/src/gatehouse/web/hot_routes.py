@@ -19,7 +19,7 @@ from typing import NamedTuple
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 
-from .common import json_answer
+from gatehouse.web.common import json_answer
 
 log = logging.getLogger("gatehouse")
 

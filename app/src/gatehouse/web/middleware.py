@@ -10,9 +10,9 @@ import re
 import time
 import uuid
 
-from .. import metrics
-from ..db import connections_open
-from ..logs import request_id_var
+from gatehouse.runtime import metrics
+from gatehouse.runtime.logs import request_id_var
+from gatehouse.store.database import connections_open
 
 access_log = logging.getLogger("gatehouse.access")
 

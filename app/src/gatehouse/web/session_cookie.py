@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from ..models import Session, User
-from .common import gh
+from gatehouse.store.models import Session, User
+from gatehouse.web.common import gh
 
 
 def current_session(request: Request) -> Session | None:

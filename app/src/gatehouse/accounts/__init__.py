@@ -1,0 +1,1 @@
+"""Accounts: users, roles and permissions, clients, sessions and consents, and the only code that writes them."""

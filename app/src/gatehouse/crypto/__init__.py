@@ -1,0 +1,1 @@
+"""Cryptography: password hashing, digests of secrets, the signing key set, compact JWS."""

@@ -1,0 +1,1 @@
+"""Storage: the database handle, the models, prepared statements, migrations, cleanup of expired rows."""

@@ -1,0 +1,1 @@
+"""The HTTP endpoints of the protocol, one module per endpoint."""

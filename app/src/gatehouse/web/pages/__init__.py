@@ -1,0 +1,1 @@
+"""The pages end users see: sign-in, sign-out, home."""
