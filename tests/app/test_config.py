@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from gatehouse.settings import ConfigError, Settings, load_settings
+from gatehouse.errors import ConfigError
+from gatehouse.settings import Settings, load_settings
 
 # Required, with no default (test_resource_limits_and_sessions.py checks that it is).
 SECRET = {"SESSION_SECRET": "x" * 32}

@@ -25,8 +25,9 @@ import pytest
 from conftest import ISSUER, PASSWORD, REDIS_URL, csrf_of
 from fastapi.testclient import TestClient
 from gatehouse.crypto.passwords import burn_password_check, verify_password
+from gatehouse.errors import ConfigError
 from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
-from gatehouse.settings import ConfigError, load_settings
+from gatehouse.settings import load_settings
 from gatehouse.store.models import AuditLog
 from gatehouse.web.pages import login as login_module
 from prometheus_client import REGISTRY

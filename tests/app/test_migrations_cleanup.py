@@ -12,10 +12,11 @@ import peewee
 import pytest
 from conftest import MYSQL_URL, basic, get_code, redeem
 from gatehouse.accounts.users import find_for_login, username_key
+from gatehouse.errors import MigrationError
 from gatehouse.store import migrate as migrations
 from gatehouse.store.cleanup import AUDIT_RETENTION_DAYS, cleanup
 from gatehouse.store.database import open_database
-from gatehouse.store.migrate import MigrationError, SchemaMigration, applied, available, migrate, pending
+from gatehouse.store.migrate import SchemaMigration, applied, available, migrate, pending
 from gatehouse.store.models import (
     ALL_MODELS,
     AuditLog,

@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from conftest import authorize_params, csrf_of, get_code, login, pkce_pair, redeem, register
+from gatehouse import errors
 from gatehouse.accounts import admin as admin_service
 from gatehouse.accounts import clients as clients_admin
 from gatehouse.accounts.clients import ClientError
@@ -200,7 +201,7 @@ def assert_refused_at_registration(uri):
         uris = {"redirect_uris": ["http://127.0.0.1/cb"], "post_logout_redirect_uris": [], field: [uri]}
         with pytest.raises(ClientError, match="redirect URI"):
             clients_admin.validate(False, grant_types=["authorization_code"], scope="openid", **uris)
-        with pytest.raises(admin_service.Invalid) as refused:
+        with pytest.raises(errors.Invalid) as refused:
             admin_service.create_client(
                 admin_service.SYSTEM,
                 client_id="bad",

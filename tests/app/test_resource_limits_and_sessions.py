@@ -20,7 +20,8 @@ import pytest
 from conftest import ISSUER, PASSWORD, authorize_params, basic, csrf_of, login, pkce_pair, serving
 from fastapi.testclient import TestClient
 from gatehouse.accounts.sessions import Sessions
-from gatehouse.settings import ConfigError, load_settings
+from gatehouse.errors import ConfigError
+from gatehouse.settings import load_settings
 from gatehouse.store.models import Session
 
 LIMIT = 64 * 1024

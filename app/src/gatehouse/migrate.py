@@ -1,3 +1,3 @@
 """The import path frozen migrations use (app/migrations/0002–0003); code lives in gatehouse.store.migrate."""
 
-from gatehouse.store.migrate import MigrationError  # noqa: F401
+from gatehouse.errors import MigrationError  # noqa: F401

@@ -11,14 +11,12 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from gatehouse.errors import ConfigError
+
 SUPPORTED_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 SESSION_SECRET_MIN = 32
 # A session's last_seen_at is written at most this often (sessions.Sessions.load).
 SESSION_TOUCH_SECONDS = 60
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names it."""
 
 
 def _str(env, name, default):

@@ -3,7 +3,7 @@
 The one module that writes accounts: the JSON API, the portal and the
 command line (as the SYSTEM actor) all call it, so the rules live here once.
 Every function checks its whole input before it writes anything, raises an
-AdminError naming the field at fault, records one audit event per change,
+GatehouseError naming the field at fault, records one audit event per change,
 and returns plain dicts that never hold a password hash or a secret digest.
 
 No escalation (docs/admin-threat-model.md): an actor may grant only
@@ -38,6 +38,7 @@ from gatehouse.accounts.users import (
 )
 from gatehouse.crypto.digests import digest, new_token
 from gatehouse.crypto.passwords import hash_password
+from gatehouse.errors import Conflict, Invalid, NotAllowed, NotFound, ReauthenticationRequired
 from gatehouse.oauth.admin_resource import ADMIN_SCOPE
 from gatehouse.runtime import audit
 from gatehouse.store.database import database, is_mysql
@@ -60,52 +61,6 @@ ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 # resource:action, lower case so that SQLite and MySQL's case-insensitive
 # collation agree on what a duplicate is.
 PERMISSION_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,48}:[a-z0-9][a-z0-9._-]{0,48}$")
-
-
-class AdminError(Exception):
-    status = 400
-    error = "invalid_request"
-    headers: dict | None = None
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def as_dict(self) -> dict:
-        body = {"error": self.error, "error_description": self.message}
-        if self.field:
-            body["field"] = self.field
-        return body
-
-
-class Invalid(AdminError):
-    pass
-
-
-class NotFound(AdminError):
-    status = 404
-    error = "not_found"
-
-
-class Conflict(AdminError):
-    status = 409
-    error = "conflict"
-
-
-class ReauthenticationRequired(AdminError):
-    """A sensitive change by a session whose sign-in is older than REAUTHENTICATE_AFTER (ASVS 7.5):
-    the operator enters their password again (the portal asks; POST /admin/reauthenticate)."""
-
-    status = 403
-    error = "reauthentication_required"
-
-
-class NotAllowed(AdminError):
-    """The actor is authenticated and holds the route's permission, but the change would escalate."""
-
-    status = 403
-    error = "access_denied"
 
 
 @dataclass(frozen=True)

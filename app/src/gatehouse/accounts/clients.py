@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from gatehouse import errors
 from gatehouse.oauth.redirect_uris import RedirectURIError
 from gatehouse.oauth.redirect_uris import check as check_redirect_uri
 from gatehouse.oauth.server import SCOPES_SUPPORTED
@@ -79,6 +80,6 @@ def create_client(
             scope=scope,
             is_admin=is_admin,
         )
-    except admin_service.AdminError as exc:
+    except errors.GatehouseError as exc:
         raise ClientError(exc.message) from None
     return Client.get(Client.client_id == data["client_id"]), secret

@@ -28,7 +28,8 @@ import hmac
 import time
 
 from gatehouse.crypto.digests import new_token
-from gatehouse.settings import SESSION_SECRET_MIN, SESSION_TOUCH_SECONDS, ConfigError
+from gatehouse.errors import ConfigError
+from gatehouse.settings import SESSION_SECRET_MIN, SESSION_TOUCH_SECONDS
 from gatehouse.store.models import Session
 from gatehouse.store.statements import Compiled
 

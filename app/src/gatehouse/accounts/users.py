@@ -6,6 +6,7 @@ import unicodedata
 
 import peewee
 
+from gatehouse import errors
 from gatehouse.accounts.username_policy import unsafe_characters
 from gatehouse.store.models import Permission, Role, RolePermission, User, UserRole
 from gatehouse.store.statements import Compiled
@@ -98,7 +99,7 @@ def create_user(
             name=name,
             roles=[ADMIN_ROLE] if admin else [],
         )
-    except admin_service.AdminError as exc:
+    except errors.GatehouseError as exc:
         raise UserError(exc.message) from None
     return User.get_by_id(data["id"])
 

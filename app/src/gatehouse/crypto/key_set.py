@@ -20,11 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwk
 
+from gatehouse.errors import KeySetError
+
 MANIFEST = "keys.json"
-
-
-class KeySetError(RuntimeError):
-    """The key set is missing or unusable; the message says what to do."""
 
 
 def generate(algorithm: str):

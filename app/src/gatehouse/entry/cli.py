@@ -14,7 +14,8 @@ from gatehouse import __version__
 
 
 def _settings():
-    from gatehouse.settings import ConfigError, load_settings
+    from gatehouse.errors import ConfigError
+    from gatehouse.settings import load_settings
 
     try:
         return load_settings()
@@ -139,7 +140,8 @@ def cmd_check_clients(args):
 def cmd_admin_client(args):
     """Make a client an admin client (or, with --off, stop it being one). Says "unchanged" when
     it already was, so a playbook can run it on every converge and report no change."""
-    from gatehouse.accounts.admin import SYSTEM, AdminError, get_client, update_client
+    from gatehouse.accounts.admin import SYSTEM, get_client, update_client
+    from gatehouse.errors import GatehouseError
     from gatehouse.services import build
 
     state = build(_settings())
@@ -150,7 +152,7 @@ def cmd_admin_client(args):
             print(f"{args.client_id}: unchanged")
             return
         update_client(SYSTEM, args.client_id, {"is_admin": wanted}, state.clients, state.tokens)
-    except AdminError as error:
+    except GatehouseError as error:
         _fail(error.message)
     finally:
         state.close()
@@ -246,7 +248,8 @@ def cmd_cleanup(args):
 def cmd_check_config(args):
     settings = _settings()
     problems = []
-    from gatehouse.crypto.key_set import KeySet, KeySetError
+    from gatehouse.crypto.key_set import KeySet
+    from gatehouse.errors import KeySetError
 
     try:
         _ = KeySet(settings.jwt_keys_dir, settings.jwt_private_key_path).active

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
+from gatehouse.web import routes
+
 ADMIN_SCOPE = "admin"
-ADMIN_API_PATH = "/api/v2/admin"
+ADMIN_API_PATH = routes.ADMIN_API
 
 
 def admin_audience(issuer: str) -> str:

@@ -15,14 +15,11 @@ from pathlib import Path
 
 import peewee
 
+from gatehouse.errors import MigrationError
 from gatehouse.store.database import database, is_mysql
 
 LOCK_NAME = "gatehouse_migrate"
 LOCK_TIMEOUT = 120
-
-
-class MigrationError(RuntimeError):
-    pass
 
 
 class SchemaMigration(peewee.Model):

@@ -19,11 +19,12 @@ from typing import NamedTuple
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 
+from gatehouse.web import routes
 from gatehouse.web.common import json_answer
 
 log = logging.getLogger("gatehouse")
 
-HOT_PATHS = frozenset({"/api/v2/oauth/token", "/api/v2/oauth/introspect", "/api/v2/oauth/revoke", "/jwks.json"})
+HOT_PATHS = routes.HOT
 
 
 class HotRoute(NamedTuple):

@@ -13,6 +13,7 @@ import uuid
 from gatehouse.runtime import metrics
 from gatehouse.runtime.logs import request_id_var
 from gatehouse.store.database import connections_open
+from gatehouse.web import routes
 
 access_log = logging.getLogger("gatehouse.access")
 
@@ -82,7 +83,7 @@ class RequestMiddleware:
 # Where BodyLimit leaves the limit it applied, for read_form (web/common.py).
 BODY_LIMIT_SCOPE_KEY = "gatehouse.body_limit"
 # The admin API and the portal take bigger bodies (a client with 40 redirect URIs is ~85 KB).
-ADMIN_PATHS = ("/api/v2/admin", "/admin")
+ADMIN_PATHS = routes.ADMIN_PREFIXES
 
 
 class RequestBodyTooLarge(Exception):

@@ -19,21 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from gatehouse.accounts import admin as admin
-from gatehouse.accounts.admin import Actor, AdminError, Invalid
+from gatehouse.accounts.admin import Actor
 from gatehouse.crypto.passwords import off_loop
+from gatehouse.errors import GatehouseError, Invalid
+from gatehouse.web import routes
 from gatehouse.web.admin.principal import authenticate, check_csrf, needs
 from gatehouse.web.common import NO_STORE, gh, json_answer
 
-PREFIX = "/api/v2/admin"
+PREFIX = routes.ADMIN_API
 
 
-def error_answer(exc: AdminError) -> Response:
+def error_answer(exc: GatehouseError) -> Response:
     return json_answer(exc.as_dict(), status=exc.status, headers={**NO_STORE, **(exc.headers or {})})
 
 
 class AdminAPIRoute(APIRoute):
     """Authenticates (and checks CSRF for cookie callers) before FastAPI parses the body,
-    and turns AdminError into its JSON answer."""
+    and turns GatehouseError into its JSON answer."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -44,7 +46,7 @@ class AdminAPIRoute(APIRoute):
                 check_csrf(request, principal)
                 request.state.admin_principal = principal
                 response = await handler(request)
-            except AdminError as exc:
+            except GatehouseError as exc:
                 return error_answer(exc)
             response.headers.update(NO_STORE)
             return response

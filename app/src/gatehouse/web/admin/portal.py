@@ -31,9 +31,10 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from gatehouse.accounts import admin as admin
-from gatehouse.accounts.admin import Actor, AdminError, NotFound, ReauthenticationRequired
+from gatehouse.accounts.admin import Actor
 from gatehouse.accounts.users import ADMIN_PERMISSIONS, ADMIN_ROLE, roles_and_permissions
 from gatehouse.crypto.passwords import off_loop, verify_password
+from gatehouse.errors import GatehouseError, NotFound, ReauthenticationRequired
 from gatehouse.runtime import audit, metrics
 from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
 from gatehouse.store.models import Session, User
@@ -59,7 +60,7 @@ class SignIn(Exception):
 
 
 class PortalRoute(APIRoute):
-    """Turns 'sign in first' into a redirect and AdminError into an error page."""
+    """Turns 'sign in first' into a redirect and GatehouseError into an error page."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -73,7 +74,7 @@ class PortalRoute(APIRoute):
                     return _confirm_page(request, me, _page_of(request), _sentence(exc.message), 403)
             except SignIn as exc:
                 return RedirectResponse(exc.location, status_code=303)
-            except AdminError as exc:
+            except GatehouseError as exc:
                 return error_page(request, TITLES.get(exc.status, "Error"), exc.message, exc.status)
 
         return guarded
@@ -105,8 +106,8 @@ def _me(request: Request, *permissions: str) -> Me:
     return Me(user, session, frozenset(held), ADMIN_ROLE in roles)
 
 
-def _forbidden(message: str) -> AdminError:
-    error = AdminError(message)
+def _forbidden(message: str) -> GatehouseError:
+    error = GatehouseError(message)
     error.status = 403
     return error
 
@@ -333,7 +334,7 @@ async def create_user(request: Request):
         raise  # the "Confirm it's you" page, not an error on the form
     except ValidationError as exc:
         return _users_page(request, me, 400, _validation_message(exc), values)
-    except AdminError as exc:
+    except GatehouseError as exc:
         return _users_page(request, me, exc.status, exc.message, values)
     return RedirectResponse("/admin/users", status_code=303)
 
@@ -400,7 +401,7 @@ async def create_client(request: Request):
         raise
     except ValidationError as exc:
         return _clients_page(request, me, 400, _validation_message(exc), values)
-    except AdminError as exc:
+    except GatehouseError as exc:
         return _clients_page(request, me, exc.status, exc.message, values)
     if secret is None:
         return RedirectResponse("/admin/clients", status_code=303)

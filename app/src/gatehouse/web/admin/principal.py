@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 
-from gatehouse.accounts.admin import Actor, AdminError
+from gatehouse.accounts.admin import Actor
 from gatehouse.accounts.users import ADMIN_ROLE, roles_and_permissions
+from gatehouse.errors import GatehouseError
 from gatehouse.oauth.admin_resource import admin_audience, is_admin_scope, names_audience
 from gatehouse.oauth.introspection import live_access_token
 from gatehouse.store.models import Session, User
@@ -33,7 +34,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
 
 
-class Unauthenticated(AdminError):
+class Unauthenticated(GatehouseError):
     """401 with a Bearer challenge; no error code when the request carried no credentials (RFC 6750 §3.1)."""
 
     status = 401
@@ -47,7 +48,7 @@ class Unauthenticated(AdminError):
         self.headers = {"WWW-Authenticate": challenge}
 
 
-class Forbidden(AdminError):
+class Forbidden(GatehouseError):
     status = 403
 
     def __init__(self, message: str, error: str = "insufficient_scope"):

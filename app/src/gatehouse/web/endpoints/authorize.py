@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse
 from gatehouse.crypto.digests import digest
 from gatehouse.runtime import audit, metrics
 from gatehouse.store.models import Consent
+from gatehouse.web import routes
 from gatehouse.web.common import error_page, gh, oauth_answer, oauth_request, page, read_form
 from gatehouse.web.session_cookie import current_session, session_user
 
@@ -115,7 +116,7 @@ async def _authorize(request: Request, items):
         # Come back without prompt=login/max_age, or the login would repeat forever.
         again = [(k, v) for k, v in items if k not in ("prompt", "max_age")]
         target = request.url.path + "?" + urlencode(again)
-        return RedirectResponse("/login?" + urlencode({"return_to": target}), status_code=303)
+        return RedirectResponse(routes.LOGIN + "?" + urlencode({"return_to": target}), status_code=303)
 
     key = _consent_key(user, grant, req.scope)
     remembered = Consent.select().where(*[getattr(Consent, name) == value for name, value in key.items()]).exists()
@@ -134,12 +135,12 @@ async def _authorize(request: Request, items):
     )
 
 
-@router.get("/api/v2/oauth/authorize", summary="Authorization endpoint")
+@router.get(routes.AUTHORIZE, summary="Authorization endpoint")
 async def authorize_get(request: Request):
     return await _authorize(request, request.query_params.multi_items())
 
 
-@router.post("/api/v2/oauth/authorize", summary="Authorization endpoint (form post)")
+@router.post(routes.AUTHORIZE, summary="Authorization endpoint (form post)")
 async def authorize_post(request: Request):
     try:
         items = await read_form(request)
@@ -148,7 +149,7 @@ async def authorize_post(request: Request):
     return await _authorize(request, items)
 
 
-@router.post("/consent", include_in_schema=False)
+@router.post(routes.CONSENT, include_in_schema=False)
 async def consent(request: Request):
     try:
         form = dict(await read_form(request))
@@ -184,7 +185,7 @@ async def consent(request: Request):
     return _issue_code(request, req, grant, user, session)
 
 
-@router.get("/", include_in_schema=False)
+@router.get(routes.HOME, include_in_schema=False)
 async def home(request: Request):
     # No form on this page: a visitor gets no cookie, and nothing is written (sessions.py).
     return page(request, "home.html", user=session_user(current_session(request)))

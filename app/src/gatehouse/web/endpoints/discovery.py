@@ -8,11 +8,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gatehouse.oauth.server import SCOPES_SUPPORTED
+from gatehouse.web import routes
 from gatehouse.web.common import gh
 
 router = APIRouter(tags=["discovery"])
-
-OAUTH = "/api/v2/oauth"
 
 
 def metadata(settings, signing_alg: str) -> dict:
@@ -20,13 +19,13 @@ def metadata(settings, signing_alg: str) -> dict:
     auth_methods = ["client_secret_basic", "client_secret_post"]
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{issuer}{OAUTH}/authorize",
-        "token_endpoint": f"{issuer}{OAUTH}/token",
-        "userinfo_endpoint": f"{issuer}{OAUTH}/userinfo",
-        "introspection_endpoint": f"{issuer}{OAUTH}/introspect",
-        "revocation_endpoint": f"{issuer}{OAUTH}/revoke",
-        "end_session_endpoint": f"{issuer}{OAUTH}/logout",
-        "jwks_uri": f"{issuer}/jwks.json",
+        "authorization_endpoint": issuer + routes.AUTHORIZE,
+        "token_endpoint": issuer + routes.TOKEN,
+        "userinfo_endpoint": issuer + routes.USERINFO,
+        "introspection_endpoint": issuer + routes.INTROSPECT,
+        "revocation_endpoint": issuer + routes.REVOKE,
+        "end_session_endpoint": issuer + routes.END_SESSION,
+        "jwks_uri": issuer + routes.JWKS,
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -75,16 +74,16 @@ def _metadata(request: Request):
     return Response(cached, media_type="application/json", headers=CACHEABLE)
 
 
-@router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")
+@router.get(routes.OPENID_CONFIGURATION, summary="OpenID Provider metadata")
 async def openid_configuration(request: Request):
     return _metadata(request)
 
 
-@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata")
+@router.get(routes.OAUTH_METADATA, summary="RFC 8414 authorization server metadata")
 async def oauth_authorization_server(request: Request):
     return _metadata(request)
 
 
-@router.get("/jwks.json", summary="The public signing keys (JWKS)")
+@router.get(routes.JWKS, summary="The public signing keys (JWKS)")
 async def jwks(request: Request):
     return Response(gh(request).keys.jwks_json(), media_type="application/json", headers=CACHEABLE)

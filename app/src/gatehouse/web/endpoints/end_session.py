@@ -21,11 +21,12 @@ from starlette.responses import RedirectResponse
 
 from gatehouse.runtime import audit
 from gatehouse.store.models import Consent, Grant
+from gatehouse.web import routes
 from gatehouse.web.common import client_ip, error_page, gh, page, read_form
 from gatehouse.web.pages.login import end_session
 from gatehouse.web.session_cookie import current_session, session_user
 
-router = APIRouter(prefix="/api/v2/oauth", tags=["oauth"])
+router = APIRouter(tags=["oauth"])
 
 PARAMS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")
 
@@ -104,20 +105,20 @@ async def _logout(request: Request, data: dict, confirmed: bool, revoke: bool = 
         "logout.html",
         csrf_token=session.csrf_token,
         user=user,
-        form_action="/api/v2/oauth/logout",
+        form_action=routes.END_SESSION,
         hidden={k: data[k] for k in PARAMS if data.get(k)},
         client_name=client.name if client else None,
         offer_revoke=client is not None,
     )
 
 
-@router.get("/logout", summary="RP-initiated logout")
+@router.get(routes.END_SESSION, summary="RP-initiated logout")
 async def logout_get(request: Request):
     data = {k: request.query_params.get(k) for k in PARAMS}
     return await _logout(request, data, confirmed=False)
 
 
-@router.post("/logout", summary="RP-initiated logout (form post or confirmation)")
+@router.post(routes.END_SESSION, summary="RP-initiated logout (form post or confirmation)")
 async def logout_post(request: Request):
     try:
         form = dict(await read_form(request))

@@ -9,8 +9,9 @@ import peewee
 from fastapi import APIRouter, Request
 
 from gatehouse import __version__
-from gatehouse.crypto.key_set import KeySetError
+from gatehouse.errors import KeySetError
 from gatehouse.store.migrate import pending
+from gatehouse.web import routes
 from gatehouse.web.common import gh, json_answer
 
 router = APIRouter(tags=["operations"])
@@ -25,7 +26,7 @@ def _database_ok(state) -> tuple[bool, float]:
         return False, 0.0
 
 
-@router.get("/health", summary="Service health with dependencies")
+@router.get(routes.HEALTH, summary="Service health with dependencies")
 async def health(request: Request):
     state = gh(request)
     db_ok, db_ms = _database_ok(state)
@@ -58,12 +59,12 @@ async def health(request: Request):
     return json_answer(body, status=503 if status == "unhealthy" else 200, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/health/live", summary="Liveness: the process answers")
+@router.get(routes.HEALTH_LIVE, summary="Liveness: the process answers")
 async def live():
     return json_answer({"status": "alive"}, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/health/ready", summary="Readiness: database answers, schema current, a signing key")
+@router.get(routes.HEALTH_READY, summary="Readiness: database answers, schema current, a signing key")
 async def ready(request: Request):
     state = gh(request)
     problems = []

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from gatehouse.oauth.introspection import introspect
 from gatehouse.oauth.revocation import revoke
 from gatehouse.store.database import on_database_thread
+from gatehouse.web import routes
 from gatehouse.web.common import gh, oauth_answer, oauth_error, oauth_request, read_form, refuse_repeated
 
-router = APIRouter(prefix="/api/v2/oauth", tags=["oauth"])
+router = APIRouter(tags=["oauth"])
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 # Grants that make several database round trips run on the database threads
@@ -43,7 +44,7 @@ FORM_BODY = {
 }
 
 
-@router.post("/token", summary="Token endpoint", openapi_extra=FORM_BODY)
+@router.post(routes.TOKEN, summary="Token endpoint", openapi_extra=FORM_BODY)
 async def token(request: Request):
     try:
         items = await read_form(request)
@@ -88,7 +89,7 @@ async def _token_request(request: Request, endpoint: str):
     return client, data["token"], data.get("token_type_hint")
 
 
-@router.post("/introspect", summary="Token introspection (RFC 7662)", openapi_extra=FORM_BODY)
+@router.post(routes.INTROSPECT, summary="Token introspection (RFC 7662)", openapi_extra=FORM_BODY)
 async def introspection(request: Request):
     client, token, hint = await _token_request(request, "introspection")
     if client is None:
@@ -96,7 +97,7 @@ async def introspection(request: Request):
     return oauth_answer(200, introspect(gh(request).oauth, client, token, hint), [])
 
 
-@router.post("/revoke", summary="Token revocation (RFC 7009)", openapi_extra=FORM_BODY)
+@router.post(routes.REVOKE, summary="Token revocation (RFC 7009)", openapi_extra=FORM_BODY)
 async def revocation(request: Request):
     client, token, hint = await _token_request(request, "revocation")
     if client is None:

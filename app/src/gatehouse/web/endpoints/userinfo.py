@@ -12,9 +12,10 @@ from fastapi import APIRouter, Request
 from gatehouse.oauth.claims import oidc_claims
 from gatehouse.oauth.introspection import live_access_token
 from gatehouse.store.models import User
+from gatehouse.web import routes
 from gatehouse.web.common import gh, json_answer
 
-router = APIRouter(prefix="/api/v2/oauth", tags=["oauth"])
+router = APIRouter(tags=["oauth"])
 
 
 def _challenge(error: str, description: str, status: int = 401):
@@ -54,11 +55,11 @@ def _userinfo(request: Request):
     return json_answer(oidc_claims(user, claims["scope"]), headers={"Cache-Control": "no-store"})
 
 
-@router.get("/userinfo", summary="OpenID Connect UserInfo")
+@router.get(routes.USERINFO, summary="OpenID Connect UserInfo")
 async def userinfo_get(request: Request):
     return _userinfo(request)
 
 
-@router.post("/userinfo", summary="OpenID Connect UserInfo")
+@router.post(routes.USERINFO, summary="OpenID Connect UserInfo")
 async def userinfo_post(request: Request):
     return _userinfo(request)

@@ -13,6 +13,7 @@ from gatehouse.crypto.passwords import burn_password_check, hash_password, needs
 from gatehouse.runtime import audit, metrics
 from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
 from gatehouse.store.models import User
+from gatehouse.web import routes
 from gatehouse.web.common import client_ip, gh, page, read_form
 from gatehouse.web.session_cookie import (
     clear_cookie,
@@ -52,13 +53,13 @@ def _login_page(
     return response
 
 
-@router.get("/login")
+@router.get(routes.LOGIN)
 async def login_form(request: Request):
     session, new_cookie = ensure_session(request)
     return _login_page(request, session, safe_return_to(request.query_params.get("return_to")), new_cookie=new_cookie)
 
 
-@router.post("/login")
+@router.post(routes.LOGIN)
 async def login(request: Request):
     state = gh(request)
     settings = state.settings
@@ -133,7 +134,7 @@ async def login(request: Request):
     return response
 
 
-@router.get("/logout")
+@router.get(routes.LOGOUT)
 async def logout_form(request: Request):
     session, new_cookie = ensure_session(request)
     response = page(
@@ -141,7 +142,7 @@ async def logout_form(request: Request):
         "logout.html",
         csrf_token=session.csrf_token,
         user=session_user(session),
-        form_action="/logout",
+        form_action=routes.LOGOUT,
         hidden={},
     )
     if new_cookie:
@@ -157,7 +158,7 @@ def end_session(request: Request, session, response) -> None:
         audit.record("logout", actor=str(user.id), ip=client_ip(request))
 
 
-@router.post("/logout")
+@router.post(routes.LOGOUT)
 async def logout(request: Request):
     try:
         form = dict(await read_form(request))
