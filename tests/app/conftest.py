@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from gatehouse.accounts.clients import create_client
-from gatehouse.accounts.users import create_user
+from gatehouse.accounts.clients import create_client_as_system as create_client
+from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.crypto.key_set import rotate
 from gatehouse.services import build
 from gatehouse.settings import load_settings

@@ -7,7 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import ISSUER, PASSWORD, REDIRECT, basic, csrf_of, get_code, login, redeem, register
-from gatehouse.accounts.users import ADMIN_PERMISSIONS, ensure_admin_role
+from gatehouse.accounts.actor import ADMIN_PERMISSIONS
+from gatehouse.accounts.roles import ensure_admin_role
+from gatehouse.oauth import access_token as access_tokens
+from gatehouse.oauth import id_token as id_tokens
 from gatehouse.oauth.admin_resource import admin_audience
 from gatehouse.store.models import AuditLog, Client, Permission, Role, RolePermission, Session, User, UserRole
 
@@ -60,7 +63,7 @@ def signed_admin_token(state, user, **claims) -> str:
         "permissions": ADMIN_PERMISSIONS,
     }
     values.update(claims)
-    return state.tokens.signer.access_token(**values)[0]
+    return access_tokens.issue(state.tokens.signer, **values)[0]
 
 
 def auth(token):
@@ -119,8 +122,14 @@ def test_admin_api_refuses_malformed_or_foreign_credentials(http, state, header)
 
 
 def test_admin_api_refuses_id_token_as_access_token(http, state, admin_user):
-    id_token = state.tokens.signer.id_token(
-        client_id="x", subject=str(admin_user.id), ttl=60, auth_time=int(time.time()), nonce=None, access_token=None
+    id_token = id_tokens.issue(
+        state.tokens.signer,
+        client_id="x",
+        subject=str(admin_user.id),
+        ttl=60,
+        auth_time=int(time.time()),
+        nonce=None,
+        access_token=None,
     )
     response = http.get(f"{API}/users", headers=auth(id_token))
     assert response.status_code == 401

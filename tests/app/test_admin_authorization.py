@@ -29,9 +29,10 @@ from conftest import (
     run_cli,
 )
 from gatehouse import errors
-from gatehouse.accounts import admin as admin_service
-from gatehouse.accounts.admin import SYSTEM, Actor
-from gatehouse.accounts.users import create_user, ensure_admin_role
+from gatehouse.accounts import users
+from gatehouse.accounts.actor import REAUTHENTICATE_AFTER, SYSTEM, Actor
+from gatehouse.accounts.roles import ensure_admin_role
+from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.oauth.admin_resource import admin_audience
 from gatehouse.store.models import Client, Consent, Grant, Session, User, UserRole
 from test_admin_api import ADMIN_CLIENT, API, admin_client, auth, role_with, signed_admin_token, token_for
@@ -236,17 +237,17 @@ def test_an_actor_may_grant_what_it_holds(http, state, admin_user):
 
 def test_the_last_active_admin_cannot_be_deactivated_demoted_or_deleted(state, admin_user):
     with pytest.raises(errors.Conflict, match="last active admin"):
-        admin_service.update_user(SYSTEM, admin_user.id, {"is_active": False}, state.tokens)
+        users.update_user(SYSTEM, admin_user.id, {"is_active": False}, state.tokens)
     with pytest.raises(errors.Conflict, match="last active admin"):
-        admin_service.remove_role(SYSTEM, admin_user.id, "admin")
+        users.remove_role(SYSTEM, admin_user.id, "admin")
     with pytest.raises(errors.Conflict, match="last active admin"):
-        admin_service.delete_user(SYSTEM, admin_user.id, state.tokens)
+        users.delete_user(SYSTEM, admin_user.id, state.tokens)
     assert User.get_by_id(admin_user.id).is_active
     # With a second active admin, the first may go.
     second = create_user("second-admin", PASSWORD, admin=True)
-    admin_service.remove_role(SYSTEM, admin_user.id, "admin")
+    users.remove_role(SYSTEM, admin_user.id, "admin")
     with pytest.raises(errors.Conflict, match="last active admin"):
-        admin_service.update_user(SYSTEM, second.id, {"is_active": False}, state.tokens)
+        users.update_user(SYSTEM, second.id, {"is_active": False}, state.tokens)
 
 
 @pytest.mark.skipif(not MYSQL_URL, reason="SQLite serialises every write; the race needs MariaDB's row locks")
@@ -257,7 +258,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(state, admin_use
     def demote(actor_id, target_id):
         actor = Actor(id=str(actor_id), user_id=actor_id, is_admin=True, via="token")
         try:
-            admin_service.remove_role(actor, target_id, "admin")
+            users.remove_role(actor, target_id, "admin")
             results.append("demoted")
         except errors.GatehouseError as exc:
             results.append(exc.error)
@@ -349,7 +350,7 @@ def test_audit_since_in_non_ascii_digits_is_400(http, state, admin_user, since):
 def test_a_sensitive_change_with_an_old_session_asks_for_the_password_again(http, state, admin_user, user):
     login(http, "root-admin")
     csrf = http.get("/admin/users").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    old = int(time.time()) - admin_service.REAUTHENTICATE_AFTER - 5
+    old = int(time.time()) - REAUTHENTICATE_AFTER - 5
     Session.update(auth_time=old).where(Session.user_id == admin_user.id).execute()
     headers = {"X-CSRF-Token": csrf}
     response = http.patch(f"{API}/users/{user.id}", json={"is_active": False}, headers=headers)

@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import ISSUER, PASSWORD, basic, csrf_of, login
 from fastapi.testclient import TestClient
-from gatehouse.accounts import admin as admin_service
+from gatehouse.accounts.actor import REAUTHENTICATE_AFTER
 from gatehouse.store.models import AuditLog, Client, Session, User
 from gatehouse.web.admin.portal import admin_return_to
 
@@ -222,7 +222,7 @@ def auth_time_of(user) -> int:
 @pytest.fixture
 def stale(signed_in, admin_user):
     """Signed in as the admin longer ago than REAUTHENTICATE_AFTER; returns the session's CSRF token."""
-    old = int(time.time()) - admin_service.REAUTHENTICATE_AFTER - 5
+    old = int(time.time()) - REAUTHENTICATE_AFTER - 5
     Session.update(auth_time=old).where(Session.user_id == admin_user.id).execute()
     return signed_in
 

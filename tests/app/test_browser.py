@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 from conftest import PASSWORD, pkce_pair, register, serving
-from gatehouse.accounts import admin as admin_service
+from gatehouse.accounts.actor import REAUTHENTICATE_AFTER
 from gatehouse.store.models import Session, User
 from joserfc import jwk, jwt
 
@@ -179,7 +179,7 @@ def test_admin_confirms_their_password_for_a_sensitive_change_then_repeats_it(li
             page.click("button[type=submit]")
             page.wait_for_url(f"{live_server}/admin/users")
 
-            old = int(time.time()) - admin_service.REAUTHENTICATE_AFTER - 5
+            old = int(time.time()) - REAUTHENTICATE_AFTER - 5
             assert Session.update(auth_time=old).where(Session.user_id == admin_user.id).execute() == 1
             deactivate = "tr[data-user=alice] button"
             assert page.inner_text(deactivate) == "Deactivate"

@@ -37,9 +37,10 @@ def test_introspection_of_garbage_is_inactive(http, service):
 
 def test_introspection_of_an_expired_token_is_inactive(http, service, state):
     from gatehouse.crypto.jws import TokenSigner
+    from gatehouse.oauth import access_token as access_tokens
 
     signer = TokenSigner(state.keys, state.settings.issuer)
-    token, _ = signer.access_token(client_id="service", subject="service", scope="", ttl=-10)
+    token, _ = access_tokens.issue(signer, client_id="service", subject="service", scope="", ttl=-10)
     assert http.post(INTROSPECT, data={"token": token}, headers=basic(*service)).json() == {"active": False}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from conftest import PASSWORD, basic, csrf_of, get_code, login, redeem
-from gatehouse.accounts.users import create_user
+from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.store.models import AuditLog, Consent
 
 LOGOUT = "/api/v2/oauth/logout"

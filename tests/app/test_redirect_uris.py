@@ -21,8 +21,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from conftest import authorize_params, csrf_of, get_code, login, pkce_pair, redeem, register
 from gatehouse import errors
-from gatehouse.accounts import admin as admin_service
 from gatehouse.accounts import clients as clients_admin
+from gatehouse.accounts.actor import SYSTEM
 from gatehouse.accounts.clients import ClientError
 from gatehouse.oauth import redirect_uris
 from gatehouse.oauth.clients import redirect_uri_matches
@@ -202,8 +202,8 @@ def assert_refused_at_registration(uri):
         with pytest.raises(ClientError, match="redirect URI"):
             clients_admin.validate(False, grant_types=["authorization_code"], scope="openid", **uris)
         with pytest.raises(errors.Invalid) as refused:
-            admin_service.create_client(
-                admin_service.SYSTEM,
+            clients_admin.create_client(
+                SYSTEM,
                 client_id="bad",
                 name="Bad",
                 confidential=False,

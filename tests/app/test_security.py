@@ -26,7 +26,7 @@ from conftest import (
     register,
 )
 from fastapi.testclient import TestClient
-from gatehouse.accounts.users import create_user
+from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.crypto.key_set import rotate
 from gatehouse.services import build
 from gatehouse.settings import load_settings

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from conftest import basic, get_code, redeem, register
+from gatehouse.oauth import access_token as access_tokens
 from gatehouse.store.models import Client
 from test_introspection_revocation import INTROSPECT, REVOKE, TOKEN, _cc_token
 
@@ -43,8 +44,8 @@ def _resource_server(state):
 
 
 def _signed_for(state, client_id, audience):
-    token, _ = state.tokens.signer.access_token(
-        client_id=client_id, subject=client_id, scope="api:read", ttl=300, audience=audience
+    token, _ = access_tokens.issue(
+        state.tokens.signer, client_id=client_id, subject=client_id, scope="api:read", ttl=300, audience=audience
     )
     return token
 
@@ -206,8 +207,8 @@ def test_refresh_with_a_deactivated_client_fails(http, user, webapp, spa):
 
 def test_userinfo_with_a_non_ascii_digit_subject_is_refused_not_500(http, state, webapp):
     for subject in ("²", "١٢", "9" * 4400):
-        token, _ = state.tokens.signer.access_token(
-            client_id="webapp", subject=subject, scope="openid", ttl=300, grant_id="g" * 22
+        token, _ = access_tokens.issue(
+            state.tokens.signer, client_id="webapp", subject=subject, scope="openid", ttl=300, grant_id="g" * 22
         )
         response = _userinfo(http, token)
         assert response.status_code == 403, subject

@@ -89,7 +89,7 @@ def test_no_id_token_without_openid_scope(http, user, webapp):
 def test_access_token_for_an_ordinary_client_does_not_carry_the_users_admin_roles(http, state, webapp):
     """Roles and permissions go only into tokens for the admin API (test_admin_authorization)."""
     from conftest import PASSWORD
-    from gatehouse.accounts.users import create_user
+    from gatehouse.accounts.users import create_user_as_system as create_user
 
     create_user("alice", PASSWORD, admin=True)
     tokens = _tokens(http, webapp)

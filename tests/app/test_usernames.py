@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import PASSWORD, get_code, login, redeem
-from gatehouse.accounts.users import UserError, create_user, username_key
+from gatehouse import errors
+from gatehouse.accounts.users import UserError, username_key
+from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.store.models import Session, User
 
 OTHER_PASSWORD = "another long passphrase"
@@ -30,7 +32,7 @@ def test_case_is_folded_by_unicode_rules_not_just_ascii(http, state):
 
 @pytest.mark.parametrize("twin", ["ALICE", "Alice", "ａｌｉｃｅ"])
 def test_a_username_differing_only_in_case_is_refused(state, user, twin):
-    with pytest.raises(UserError, match="already exists"):
+    with pytest.raises(errors.Conflict, match="already exists"):
         create_user(twin, OTHER_PASSWORD)
     assert [u.username for u in User.select()] == ["alice"]
 

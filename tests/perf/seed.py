@@ -2,7 +2,7 @@
 and pools of single-use credentials (refresh tokens, login forms).
 
 Everything is made with the app's own domain code (migrate, keys.rotate,
-clients_admin.create_client, users.create_user, TokenService.for_user,
+clients.create_client_as_system, users.create_user_as_system, TokenService.for_user,
 Sessions.create), on the database the server will then serve, so the rows
 are exactly the rows production would hold.
 """
@@ -48,8 +48,8 @@ def _drop_everything(database) -> None:
 
 def prepare(env: dict) -> dict:
     """Reset the database and key set; create the clients and the user. Returns their credentials."""
-    from gatehouse.accounts.clients import create_client
-    from gatehouse.accounts.users import create_user
+    from gatehouse.accounts.clients import create_client_as_system as create_client
+    from gatehouse.accounts.users import create_user_as_system as create_user
     from gatehouse.crypto.key_set import rotate
     from gatehouse.store.migrate import migrate
 

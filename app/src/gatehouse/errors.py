@@ -44,6 +44,34 @@ class Conflict(GatehouseError):
     error = "conflict"
 
 
+class Unauthenticated(GatehouseError):
+    """No valid credential: 401 with a Bearer challenge (RFC 6750 §3), which carries an error code
+    only when the request carried credentials (§3.1)."""
+
+    status = 401
+
+    def __init__(self, message: str, error: str | None = None):
+        super().__init__(message)
+        self.error = error or "unauthorized"
+        challenge = 'Bearer realm="gatehouse"'
+        if error:
+            challenge += f', error="{error}", error_description="{message}"'
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(GatehouseError):
+    """The credential is valid but does not allow this: a permission the caller lacks, a token for
+    something else, a missing CSRF token. insufficient_scope carries the Bearer challenge (RFC 6750 §3.1)."""
+
+    status = 403
+
+    def __init__(self, message: str, error: str = "insufficient_scope"):
+        super().__init__(message)
+        self.error = error
+        if error == "insufficient_scope":
+            self.headers = {"WWW-Authenticate": f'Bearer realm="gatehouse", error="{error}"'}
+
+
 class NotAllowed(GatehouseError):
     """The actor is authenticated and holds the route's permission, but the change would escalate."""
 

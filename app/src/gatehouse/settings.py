@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gatehouse.errors import ConfigError
+from gatehouse.oauth.redirect_uris import is_loopback_hostname
 
 SUPPORTED_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 SESSION_SECRET_MIN = 32
@@ -134,7 +135,7 @@ def _issuer(env):
         raise ConfigError(f"ISSUER must be an http(s) URL, got {value!r}")
     if parts.query or parts.fragment:
         raise ConfigError("ISSUER must not have a query or fragment (RFC 8414)")
-    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    loopback = is_loopback_hostname(parts.hostname)
     if parts.scheme == "http" and not loopback:
         raise ConfigError(f"ISSUER must use https unless it is a loopback address, got {value!r}")
     return value

@@ -29,6 +29,8 @@ import unicodedata
 from functools import cache
 from importlib import resources
 
+from gatehouse.errors import Invalid
+
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024  # characters, of the password as given
 # The username or the email's local part is refused inside a password only from this length on: a password holding
 # "al" or "bob" is not the user's name so much as a chance.
@@ -37,16 +39,13 @@ CONTEXT_MIN = 3
 COMMON_PASSWORDS_FILE = "data/common-passwords.txt.gz"
 
 
-class PasswordRejected(ValueError):
+class PasswordRejected(Invalid):
     """A new password that the policy refuses. `reason` is one of "type", "too_short", "too_long", "common",
     "contains_username", "contains_email"; `field` is "password", for an API's error body. The message is fit to
     show the user and never includes the password."""
 
-    field = "password"
-
     def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, "password")
         self.reason = reason
 
 

@@ -27,7 +27,7 @@ an existing user's (as well as when its username_key does: they are separate che
 as 'IAN' and 'ian', may have different skeletons, 'lan' and 'ian').
 
 Accents: TR39 keeps them. A skeleton maps look-alike marks to one prototype mark but never drops a mark, so 'jose'
-and 'josé' have different skeletons and stay distinct users, as they are distinct usernames (gatehouse.users).
+and 'josé' have different skeletons and stay distinct users, as they are distinct usernames (accounts.users).
 
 The table maps the usual suspects: Latin 'I', 'l', '1' and '|' meet at 'l', '0' and 'O' at 'O', 'm' becomes 'rn',
 Cyrillic and Greek look-alikes become Latin, mathematical and full-width letters their plain forms. The price of
@@ -40,6 +40,8 @@ from __future__ import annotations
 import unicodedata
 from functools import cache
 from importlib import resources
+
+from gatehouse.errors import Invalid
 
 CONFUSABLES_FILE = "data/confusables.txt"
 
@@ -73,14 +75,12 @@ _MAX_ROUNDS = 8
 _NO_NAME = {"Cc": "<control>", "Cs": "<surrogate>", "Co": "<private use>", "Cn": "<unassigned>"}
 
 
-class UnsafeUsername(ValueError):
+class UnsafeUsername(Invalid):
     """A username holding characters that unsafe_characters names; `characters` lists them, `field` is "username"."""
 
-    field = "username"
-
     def __init__(self, characters: list[str]):
+        super().__init__("username must not hold " + ", ".join(characters), "username")
         self.characters = characters
-        super().__init__("username must not contain " + ", ".join(characters))
 
 
 def _default_ignorable(code: int) -> bool:

@@ -1,4 +1,11 @@
-"""JWT access tokens (RFC 9068) and ID tokens (OpenID Connect Core 2)."""
+"""Compact JWS (RFC 7515 §7.1) of the JWTs this server issues (RFC 7519): signing and verifying.
+
+What a token says is the business of its profile: oauth.access_token (RFC
+9068) and oauth.id_token (OpenID Connect Core §2) build the claims and name
+the `typ`; this module only signs a claims set with the active key and
+checks a token against the published keys, the issuer and the expiry.
+Algorithms (RFC 7518 §3, RFC 8037): RS256, ES256, EdDSA (Ed25519).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from gatehouse.crypto.digests import new_token
 from gatehouse.crypto.key_set import KeySet
 
 
@@ -32,6 +38,12 @@ def _signature(private, alg: str, data: bytes) -> bytes:
 
 
 class TokenSigner:
+    """Signs this issuer's JWTs with the active key and verifies them against the key set.
+
+    Not a bare JWS: verify() also checks the JWT claims every token of this
+    server must have right (`iss` is this issuer, `exp` is in the future).
+    """
+
     def __init__(self, keys: KeySet, issuer: str):
         self.keys = keys
         self.issuer = issuer
@@ -54,71 +66,6 @@ class TokenSigner:
         signing_input = f"{header}.{payload}"
         signature = _signature(key.key.private_key, key.alg, signing_input.encode("ascii"))
         return f"{signing_input}.{b64url(signature)}"
-
-    def access_token(
-        self,
-        *,
-        client_id: str,
-        subject: str,
-        scope: str,
-        ttl: int,
-        audience: str | list | None = None,
-        roles=(),
-        permissions=(),
-        grant_id: str | None = None,
-        auth_time: int | None = None,
-    ) -> tuple[str, dict]:
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer,
-            "sub": subject,
-            "aud": audience or client_id,
-            "client_id": client_id,
-            "scope": scope,
-            "jti": new_token(16),
-            "iat": now,
-            "exp": now + ttl,
-        }
-        if roles:
-            claims["roles"] = list(roles)
-        if permissions:
-            claims["permissions"] = list(permissions)
-        if grant_id:
-            claims["gid"] = grant_id
-        if auth_time:
-            claims["auth_time"] = auth_time
-        return self.sign(claims, "at+jwt"), claims
-
-    def id_token(
-        self,
-        *,
-        client_id: str,
-        subject: str,
-        ttl: int,
-        auth_time: int,
-        nonce: str | None,
-        access_token: str | None,
-        extra: dict | None = None,
-    ) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer,
-            "sub": subject,
-            "aud": client_id,
-            "azp": client_id,
-            "iat": now,
-            "exp": now + ttl,
-            "auth_time": auth_time,
-        }
-        if nonce:
-            claims["nonce"] = nonce
-        if access_token:
-            from gatehouse.oauth.id_token import left_hash  # noqa: PLC0415 (temporary, moves with id_token)
-
-            claims["at_hash"] = left_hash(access_token, self.keys.active.alg)
-        if extra:
-            claims.update(extra)
-        return self.sign(claims, "JWT")
 
     def verify(self, token: str, typ: str | None = None, allow_expired: bool = False) -> dict | None:
         """Claims of a token this server signed and that has not expired; None otherwise.

@@ -55,8 +55,9 @@ def _require_schema():
 
 
 def cmd_create_user(args):
-    from gatehouse.accounts.users import UserError, create_user
+    from gatehouse.accounts.users import create_user_as_system
     from gatehouse.crypto.passwords import configure_password_hasher
+    from gatehouse.errors import GatehouseError
 
     if not args.password_stdin:
         _fail("--password-stdin is required: passwords are never taken from the command line", 2)
@@ -66,20 +67,23 @@ def cmd_create_user(args):
     _open(settings)
     _require_schema()
     try:
-        user = create_user(args.username, password, email=args.email, admin=args.admin)
-    except UserError as error:
-        _fail(str(error))
+        user = create_user_as_system(args.username, password, email=args.email, admin=args.admin)
+    except GatehouseError as error:
+        _fail(error.message)
     print(f"created user {user.username} (id {user.id})")
 
 
 def cmd_create_client(args):
-    from gatehouse.accounts.clients import ClientError, create_client
+    from gatehouse.accounts.actor import SYSTEM
+    from gatehouse.accounts.clients import create_client
+    from gatehouse.errors import GatehouseError
 
     settings = _settings()
     _open(settings)
     _require_schema()
     try:
         client, secret = create_client(
+            SYSTEM,
             client_id=args.client_id,
             name=args.name,
             confidential=args.confidential,
@@ -89,12 +93,12 @@ def cmd_create_client(args):
             scope=args.scope,
             is_admin=args.admin_client,
         )
-    except ClientError as error:
-        _fail(str(error))
+    except GatehouseError as error:
+        _fail(error.message)
     if args.json:
-        print(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+        print(json.dumps({"client_id": client["client_id"], "client_secret": secret}))
     else:
-        print(f"client_id: {client.client_id}")
+        print(f"client_id: {client['client_id']}")
         if secret:
             print(f"client_secret: {secret}")
             print("(the secret is shown once; store it now)", file=sys.stderr)
@@ -140,7 +144,8 @@ def cmd_check_clients(args):
 def cmd_admin_client(args):
     """Make a client an admin client (or, with --off, stop it being one). Says "unchanged" when
     it already was, so a playbook can run it on every converge and report no change."""
-    from gatehouse.accounts.admin import SYSTEM, get_client, update_client
+    from gatehouse.accounts.actor import SYSTEM
+    from gatehouse.accounts.clients import get_client, update_client
     from gatehouse.errors import GatehouseError
     from gatehouse.services import build
 

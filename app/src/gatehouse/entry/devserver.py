@@ -36,9 +36,9 @@ def main() -> None:
     os.environ.setdefault("LOG_FORMAT", "text")
     os.environ.setdefault("METRICS_PORT", "9091")
 
-    from gatehouse.accounts.admin import SYSTEM, rotate_client_secret
-    from gatehouse.accounts.clients import create_client
-    from gatehouse.accounts.users import create_user, username_key
+    from gatehouse.accounts.actor import SYSTEM
+    from gatehouse.accounts.clients import create_client, rotate_client_secret
+    from gatehouse.accounts.users import create_user_as_system, username_key
     from gatehouse.crypto.digests import new_token
     from gatehouse.crypto.key_set import read_manifest, rotate
     from gatehouse.settings import load_settings
@@ -55,11 +55,12 @@ def main() -> None:
     password_file = STATE / "demo-password"
     if User.get_or_none(User.username_key == username_key("demo")) is None:
         password = new_token(12)
-        create_user("demo", password, email="demo@example.test", admin=True, name="Demo User")
+        create_user_as_system("demo", password, email="demo@example.test", admin=True, name="Demo User")
         password_file.write_text(password)
         password_file.chmod(0o600)
     if Client.get_or_none(Client.client_id == "demo-app") is None:
         create_client(
+            SYSTEM,
             client_id="demo-app",
             name="Demo App",
             confidential=False,
@@ -70,7 +71,8 @@ def main() -> None:
         )
     service = Client.get_or_none(Client.client_id == "demo-service")
     if service is None:
-        service, secret = create_client(
+        _, secret = create_client(
+            SYSTEM,
             client_id="demo-service",
             name="Demo Service",
             confidential=True,

@@ -1,4 +1,5 @@
-"""The OpenID Connect claims of a user (Core §5.1, §5.4): what each scope releases."""
+"""Claims about a user: what each scope releases of them (OIDC Core §5.1, §5.4), and which user a
+token's `sub` names (OIDC Core §2, RFC 9068 §2.2)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,13 @@ def oidc_claims(user: User, scope: str) -> dict:
         claims["email"] = user.email
         claims["email_verified"] = False
     return claims
+
+
+def user_id_of(claims: dict) -> int | None:
+    """The user a token acts for: its `sub` when that is a user id as this server writes one (ASCII
+    digits; a client's own token has the client_id as `sub`, never all digits). None otherwise.
+    Not str.isdigit() alone: it accepts '²', which int() refuses, and '١', which int() reads as 1."""
+    subject = claims.get("sub")
+    if isinstance(subject, str) and 0 < len(subject) <= 18 and subject.isascii() and subject.isdigit():
+        return int(subject)
+    return None

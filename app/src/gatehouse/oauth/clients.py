@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from gatehouse.crypto.digests import digest_matches
 from gatehouse.oauth import redirect_uris
 from gatehouse.oauth.admin_resource import ADMIN_SCOPE
+from gatehouse.oauth.capabilities import RESPONSE_TYPES, client_auth_methods
 from gatehouse.runtime import metrics
 from gatehouse.store.models import Client
 
@@ -88,12 +89,12 @@ class ClientRecord(ClientMixin):
         return self.is_confidential and digest_matches(self.secret_digest, client_secret)
 
     def check_endpoint_auth_method(self, method, endpoint):
-        if self.is_confidential:
-            return method in ("client_secret_basic", "client_secret_post")
-        return method == "none"
+        """A confidential client must send its secret, at every endpoint; a public one has none to send.
+        Which methods an endpoint takes at all is capabilities.ENDPOINT_AUTH_METHODS."""
+        return method in client_auth_methods(self.is_confidential)
 
     def check_response_type(self, response_type):
-        return response_type == "code" and "authorization_code" in self.grant_types
+        return response_type in RESPONSE_TYPES and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type):
         return grant_type in self.grant_types
@@ -120,6 +121,10 @@ class ClientCache:
                 self._entries.clear()
             self._entries[client_id] = (now + self.ttl, record)
         return record
+
+    def is_active(self, client_id) -> bool:
+        """The client is registered and active, as this cache sees it."""
+        return self.get(client_id) is not None
 
     def invalidate(self, client_id: str | None = None) -> None:
         if client_id is None:

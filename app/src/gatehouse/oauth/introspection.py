@@ -1,6 +1,7 @@
 """Token introspection (RFC 7662): the client-authenticated view of a token.
 
-Access tokens are checked by signature, expiry and the revocation rows;
+Access tokens are checked by signature, expiry and the revocation rows
+(as oauth.bearer.live_access_token checks them for a resource);
 refresh tokens by their stored digest. Anything else is `active: false`.
 
 Only the token's own client (`client_id`), or for an access token a
@@ -16,28 +17,11 @@ from __future__ import annotations
 import time
 
 from gatehouse.crypto.digests import digest
+from gatehouse.oauth import access_token
 from gatehouse.oauth.admin_resource import names_audience
 from gatehouse.store.models import Grant, RefreshToken
 
 INACTIVE = {"active": False}
-
-
-def live_access_token(server, token: str) -> dict | None:
-    """Claims of an access token that may still be used: signed here, unexpired,
-    not revoked, and issued to a client that is still active. None otherwise.
-
-    For every endpoint that accepts a bearer token (userinfo); introspection
-    makes the same checks, and the caller's, in _access.
-    """
-    claims = server.tokens.signer.verify(token, typ="at+jwt")
-    if claims is None or server.tokens.is_revoked(claims) or not client_is_active(server, claims.get("client_id")):
-        return None
-    return claims
-
-
-def client_is_active(server, client_id) -> bool:
-    """The client is registered and active, as the client cache sees it."""
-    return isinstance(client_id, str) and server.clients.get(client_id) is not None
 
 
 def introspect(server, caller, token: str, hint: str | None) -> dict:
@@ -55,7 +39,7 @@ def introspect(server, caller, token: str, hint: str | None) -> dict:
 def _access(server, caller, token: str) -> dict | None:
     """None when this is no access token of this server; INACTIVE when it is one,
     but revoked, of an inactive client, or not for the caller."""
-    claims = server.tokens.signer.verify(token, typ="at+jwt")
+    claims = access_token.verify(server.tokens.signer, token)
     if claims is None:
         return None
     owner = claims.get("client_id")
@@ -64,7 +48,7 @@ def _access(server, caller, token: str) -> dict | None:
     if server.tokens.is_revoked(claims):
         return INACTIVE
     # The caller was just authenticated, so when it is the token's client that client is active.
-    if caller.client_id != owner and not client_is_active(server, owner):
+    if caller.client_id != owner and not server.clients.is_active(owner):
         return INACTIVE
     result = {"active": True, "token_type": "Bearer"}
     for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "roles", "permissions", "auth_time"):

@@ -1,10 +1,13 @@
-"""Issuing and revoking tokens: the storage side of every grant.
+"""Issuing and revoking tokens: the storage side of every grant (RFC 6749 §5.1 token responses).
 
-An access token is a signed JWT that needs no row of its own: a
-client_credentials token costs no write but its batched audit row. Tokens of a user's authorization carry the
-grant id (`gid`), so revoking the grant (code reuse, refresh replay,
-revocation of its refresh token) revokes every one of them with a single
-`revocations` row that introspection and userinfo look up.
+What each token says is its profile's (oauth.access_token, RFC 9068;
+oauth.id_token, OIDC Core §2); this module decides which tokens a grant
+gets and records them. An access token is a signed JWT that needs no row
+of its own: a client_credentials token costs no write but its batched
+audit row. Tokens of a user's authorization carry the grant id (`gid`), so
+revoking the grant (code reuse, refresh replay, revocation of its refresh
+token) revokes every one of them with a single `revocations` row that
+introspection and userinfo look up.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import time
 from gatehouse.accounts.users import roles_and_permissions as user_roles_and_permissions
 from gatehouse.crypto.digests import digest, new_token
 from gatehouse.crypto.jws import TokenSigner
+from gatehouse.oauth import access_token as access_tokens
+from gatehouse.oauth import id_token as id_tokens
 from gatehouse.oauth.admin_resource import admin_audience, is_admin_scope
 from gatehouse.oauth.claims import oidc_claims
 from gatehouse.runtime import audit, metrics
@@ -89,7 +94,8 @@ class TokenService:
         return admin_audience(self.settings.issuer) if is_admin_scope(scope) else client_id
 
     def client_credentials(self, client, scope: str) -> dict:
-        access_token, claims = self.signer.access_token(
+        access_token, claims = access_tokens.issue(
+            self.signer,
             client_id=client.client_id,
             subject=client.client_id,
             scope=scope,
@@ -127,7 +133,8 @@ class TokenService:
         if is_admin_scope(scope):
             roles, permissions = roles_and_permissions or user_roles_and_permissions(user.id)
         ttl = ttl or self.settings.access_token_ttl
-        access_token, claims = self.signer.access_token(
+        access_token, claims = access_tokens.issue(
+            self.signer,
             client_id=client.client_id,
             subject=str(user.id),
             scope=scope,
@@ -146,7 +153,8 @@ class TokenService:
             )
             token["refresh_token"] = refresh
         if include_id_token:
-            token["id_token"] = self.signer.id_token(
+            token["id_token"] = id_tokens.issue(
+                self.signer,
                 client_id=client.client_id,
                 subject=str(user.id),
                 ttl=self.settings.id_token_ttl,

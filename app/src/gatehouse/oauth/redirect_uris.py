@@ -44,8 +44,11 @@ import re
 from dataclasses import dataclass
 
 MAX_LENGTH = 2000
+# The loopback interface as a URI's host writes it (RFC 3986 §3.2.2: an IPv6 literal in brackets).
+# The IP literals get the port exception (RFC 8252 §7.3); `localhost` (§8.3) only plain http. The
+# issuer (settings) may be plain http on any of them too.
 LOOPBACK_LITERALS = frozenset({"127.0.0.1", "[::1]"})
-HTTP_HOSTS = LOOPBACK_LITERALS | {"localhost"}
+LOOPBACK_HOSTS = LOOPBACK_LITERALS | {"localhost"}
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _PCT = r"%[0-9A-Fa-f]{2}"
@@ -190,11 +193,19 @@ def check(uri) -> RedirectURI:
     parts = parse(uri)
     if parts.scheme == "https" and parts.host:
         return parts
-    if parts.scheme == "http" and parts.host in HTTP_HOSTS:
+    if parts.scheme == "http" and parts.host in LOOPBACK_HOSTS:
         return parts
     if parts.scheme not in DEFAULT_PORTS and "." in parts.scheme:
         return parts
     raise RedirectURIError("must be https, http on 127.0.0.1, [::1] or localhost, or a reverse-DNS private scheme")
+
+
+def is_loopback_hostname(hostname: str | None) -> bool:
+    """Whether a host as urlsplit().hostname gives it (lowercase, an IPv6 address without its brackets)
+    is one of LOOPBACK_HOSTS."""
+    if hostname and ":" in hostname:
+        hostname = f"[{hostname}]"
+    return hostname in LOOPBACK_HOSTS
 
 
 def is_valid(uri) -> bool:

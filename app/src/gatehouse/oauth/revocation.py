@@ -11,6 +11,7 @@ Revoking a refresh token ends the whole grant, its access tokens included
 from __future__ import annotations
 
 from gatehouse.crypto.digests import digest
+from gatehouse.oauth import access_token
 from gatehouse.runtime import audit
 from gatehouse.store.models import RefreshToken
 
@@ -21,7 +22,7 @@ def revoke(server, client, token: str, hint: str | None) -> None:
     order = ("refresh_token", "access_token") if hint == "refresh_token" else ("access_token", "refresh_token")
     for kind in order:
         if kind == "access_token":
-            claims = server.tokens.signer.verify(token, typ="at+jwt")
+            claims = access_token.verify(server.tokens.signer, token)
             if claims and claims.get("client_id") == client.client_id:
                 server.tokens.revoke_access_token(claims)
                 audit.record("token.revoked", actor=client.client_id, subject=claims.get("sub"), jti=claims["jti"])

@@ -1,4 +1,9 @@
-"""Authlib's AuthorizationServer bound to Starlette requests and Gatehouse storage."""
+"""The authorization server (RFC 6749): Authlib's AuthorizationServer bound to Starlette requests and Gatehouse storage.
+
+It registers the grants (oauth.grants), looks clients up (oauth.clients),
+answers with this server's issuer (RFC 9207), and turns request values
+that Authlib would choke on into OAuth errors rather than 500s.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 
+from gatehouse.oauth.capabilities import SCOPES_SUPPORTED
 from gatehouse.oauth.clients import ClientCache
 from gatehouse.oauth.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant, S256CodeChallenge
 from gatehouse.oauth.issuance import TokenService
@@ -15,18 +21,16 @@ from gatehouse.runtime import metrics
 from gatehouse.runtime.ratelimit import Limiter
 from gatehouse.settings import Settings
 
-SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access"]
 
-
-def _rfc6749_text(text: str) -> str:
-    """Only the characters RFC 6749 §4.1.2.1 allows in error_description."""
+def error_text(text: str) -> str:
+    """Only the characters RFC 6749 §4.1.2.1 (and RFC 6750 §3) allow in error_description."""
     return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)
 
 
 def _sanitizing_error_init(init):
     def __init__(self, description=None, *args, **kwargs):
         if isinstance(description, str):
-            description = _rfc6749_text(description)
+            description = error_text(description)
         init(self, description, *args, **kwargs)
 
     return __init__
@@ -90,7 +94,7 @@ class RateLimited(OAuth2Error):
 
 class OAuthServer(AuthorizationServer):
     def __init__(self, settings: Settings, clients: ClientCache, tokens: TokenService, limiter: Limiter):
-        super().__init__(scopes_supported=SCOPES_SUPPORTED)
+        super().__init__(scopes_supported=list(SCOPES_SUPPORTED))
         self.settings = settings
         self.clients = clients
         self.tokens = tokens

@@ -11,14 +11,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from gatehouse import __version__
+from gatehouse.errors import GatehouseError
 from gatehouse.services import Services, build
 from gatehouse.settings import Settings, load_settings
 from gatehouse.web.common import json_answer
-from gatehouse.web.endpoints import authorize, discovery, health, token, userinfo
+from gatehouse.web.endpoints import authorize, discovery, health, introspection, jwks, revocation, token, userinfo
 from gatehouse.web.endpoints import end_session as logout
+from gatehouse.web.errors import error_answer
 from gatehouse.web.hot_routes import HotRoutes
 from gatehouse.web.middleware import BodyLimit, RequestMiddleware
-from gatehouse.web.pages import login
+from gatehouse.web.pages import home, login
+from gatehouse.web.pages import logout as logout_page  # `logout` is the end-session endpoint
 
 log = logging.getLogger("gatehouse")
 
@@ -33,7 +36,9 @@ def create_app(settings: Settings | None = None, state: Services | None = None) 
         redoc_url=None,
     )
     app.state.gatehouse = state
-    for module in (discovery, token, userinfo, authorize, logout, login, health):
+    for module in (discovery, jwks, token, introspection, revocation, userinfo, authorize, logout, health):
+        app.include_router(module.router)
+    for module in (home, login, logout_page):
         app.include_router(module.router)
     from gatehouse.web import admin
 
@@ -43,6 +48,10 @@ def create_app(settings: Settings | None = None, state: Services | None = None) 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         return json_answer({"error": "invalid_request", "error_description": _describe(exc)}, status=400)
+
+    @app.exception_handler(GatehouseError)
+    async def gatehouse_error(request: Request, exc: GatehouseError):
+        return error_answer(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):

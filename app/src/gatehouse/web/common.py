@@ -7,17 +7,21 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, OAuth2Error
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from gatehouse.oauth.capabilities import ENDPOINT_AUTH_METHODS
 from gatehouse.oauth.server import GatehouseRequest
 from gatehouse.web.middleware import BODY_LIMIT_SCOPE_KEY, RequestBodyTooLarge
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Documents every relying party fetches and that change only with a deployment or a key rotation:
+# the discovery metadata and the JWKS.
+CACHEABLE = {"Cache-Control": "public, max-age=300"}
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -88,6 +92,35 @@ def refuse_repeated(items: list[tuple[str, str]]) -> None:
         if key in seen:
             raise InvalidRequestError(f"parameter '{key}' is repeated")
         seen.add(key)
+
+
+def form_body(*names: str) -> dict:
+    """openapi_extra for an endpoint that reads a url-encoded form of these string parameters."""
+    schema = {"type": "object", "properties": {name: {"type": "string"} for name in names}}
+    return {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}}
+
+
+async def token_request(request: Request, endpoint: str):
+    """Parse and authenticate a request about one token: introspection (RFC 7662 §2.1) or revocation
+    (RFC 7009 §2.1), by the methods capabilities.ENDPOINT_AUTH_METHODS gives the endpoint.
+
+    Returns (client, token, token_type_hint), or (None, the error response, None).
+    """
+    try:
+        items = await read_form(request)
+        refuse_repeated(items)
+        methods = ENDPOINT_AUTH_METHODS[endpoint]
+        client = gh(request).oauth.authenticate_client(oauth_request(request, items), methods, endpoint)
+    except InvalidClientError as error:
+        error.status_code = 401
+        return None, oauth_error(error), None
+    except OAuth2Error as error:
+        return None, oauth_error(error), None
+    data = dict(items)
+    if not data.get("token"):
+        missing = oauth_answer(400, {"error": "invalid_request", "error_description": "Missing 'token'"}, [])
+        return None, missing, None
+    return client, data["token"], data.get("token_type_hint")
 
 
 def oauth_request(request: Request, items: list[tuple[str, str]]) -> GatehouseRequest:

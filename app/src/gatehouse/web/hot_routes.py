@@ -5,8 +5,9 @@ thousands of times a second, and for them FastAPI's per-request machinery
 (the route scan, dependency solving, the exception and exit-stack layers)
 cost as much CPU as the endpoint's own work. Their endpoint functions take
 nothing but the Request, so this layer calls them directly: the same
-functions, declared as usual in web/token.py and web/discovery.py (where the
-OpenAPI schema and FastAPI's 405 for other methods still come from).
+functions, declared as usual in web/endpoints/token.py, introspection.py,
+revocation.py and jwks.py (where the OpenAPI schema and FastAPI's 405 for
+other methods still come from). Which paths are hot is web.routes.HOT.
 """
 
 from __future__ import annotations

@@ -34,3 +34,11 @@ HEALTH_READY = "/health/ready"
 HOT = frozenset({TOKEN, INTROSPECT, REVOKE, JWKS})
 # Requests under these get the admin body limit (web.middleware.BodyLimit).
 ADMIN_PREFIXES = (ADMIN_API, ADMIN_PORTAL)
+
+# The admin portal's pages (web/admin/portal.py), under ADMIN_PORTAL.
+PORTAL_HOME = f"{ADMIN_PORTAL}/"
+PORTAL_STYLESHEET = f"{ADMIN_PORTAL}/admin.css"
+PORTAL_REAUTHENTICATE = f"{ADMIN_PORTAL}/reauthenticate"
+PORTAL_USERS = f"{ADMIN_PORTAL}/users"
+PORTAL_CLIENTS = f"{ADMIN_PORTAL}/clients"
+PORTAL_AUDIT = f"{ADMIN_PORTAL}/audit"

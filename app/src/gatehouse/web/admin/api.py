@@ -4,8 +4,8 @@ Reading needs `<resource>:read`, changing needs `<resource>:write`. The
 caller is authenticated before the body is even parsed, so an anonymous
 request learns nothing but 401. Bodies are strict pydantic models: an
 unknown field, a wrong type or a missing one is a 400 naming it (the app's
-RequestValidationError handler), and the domain rules in admin_service
-answer 400/404/409 the same way.
+RequestValidationError handler), and the rules in accounts/ answer
+400/403/404/409 the same way (web.errors).
 """
 
 from __future__ import annotations
@@ -18,19 +18,17 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
-from gatehouse.accounts import admin as admin
-from gatehouse.accounts.admin import Actor
+from gatehouse.accounts import audit_log, clients, roles, users
+from gatehouse.accounts.actor import Actor
+from gatehouse.accounts.password_policy import PASSWORD_MAX, PASSWORD_MIN
 from gatehouse.crypto.passwords import off_loop
 from gatehouse.errors import GatehouseError, Invalid
 from gatehouse.web import routes
 from gatehouse.web.admin.principal import authenticate, check_csrf, needs
 from gatehouse.web.common import NO_STORE, gh, json_answer
+from gatehouse.web.errors import error_answer
 
 PREFIX = routes.ADMIN_API
-
-
-def error_answer(exc: GatehouseError) -> Response:
-    return json_answer(exc.as_dict(), status=exc.status, headers={**NO_STORE, **(exc.headers or {})})
 
 
 class AdminAPIRoute(APIRoute):
@@ -82,7 +80,7 @@ class NoNulls(StrictBody):
 
 class UserCreate(StrictBody):
     username: str = Field(min_length=1, max_length=150)
-    password: str = Field(min_length=admin.PASSWORD_MIN, max_length=admin.PASSWORD_MAX)
+    password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
     email: str | None = Field(default=None, max_length=254)
     name: str | None = Field(default=None, max_length=200)
     is_active: bool = True
@@ -93,7 +91,7 @@ class UserUpdate(NoNulls):
     email: str | None = Field(default=None, max_length=254)
     name: str | None = Field(default=None, max_length=200)
     is_active: bool | None = None
-    password: str | None = Field(default=None, min_length=admin.PASSWORD_MIN, max_length=admin.PASSWORD_MAX)
+    password: str | None = Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
 
 
 class ClientCreate(StrictBody):
@@ -145,18 +143,18 @@ def _no_content() -> Response:
 
 @router.get("/users", summary="List users")
 async def list_users(limit: Limit = 50, offset: Offset = 0, actor: Actor = needs("users:read")):
-    return json_answer(admin.list_users(limit, offset).as_dict())
+    return json_answer(users.list_users(limit, offset).as_dict())
 
 
 @router.get("/users/{user_id}", summary="Get a user with their roles and permissions")
 async def get_user(user_id: UserId, actor: Actor = needs("users:read")):
-    return json_answer(admin.get_user(user_id))
+    return json_answer(users.get_user(user_id))
 
 
 @router.post("/users", summary="Create a user", status_code=201)
 async def create_user(body: UserCreate, actor: Actor = needs("users:write")):
-    password_hash = await off_loop(admin.hash_new_password, body.password, body.username, body.email)
-    user = admin.create_user(
+    password_hash = await off_loop(users.hash_new_password, body.password, body.username, body.email)
+    user = users.create_user(
         actor,
         username=body.username,
         password_hash=password_hash,
@@ -171,17 +169,17 @@ async def create_user(body: UserCreate, actor: Actor = needs("users:write")):
 async def update_user(request: Request, user_id: UserId, body: UserUpdate, actor: Actor = needs("users:write")):
     changes = body.model_dump(exclude_unset=True)
     if "password" in changes:
-        target = admin.get_user(user_id)  # 404 before any hashing; the password must not contain their name
+        target = users.get_user(user_id)  # 404 before any hashing; the password must not contain their name
         email = changes.get("email", target["email"])
         changes["password_hash"] = await off_loop(
-            admin.hash_new_password, changes.pop("password"), target["username"], email
+            users.hash_new_password, changes.pop("password"), target["username"], email
         )
-    return json_answer(admin.update_user(actor, user_id, changes, gh(request).tokens))
+    return json_answer(users.update_user(actor, user_id, changes, gh(request).tokens))
 
 
 @router.delete("/users/{user_id}", summary="Delete a user, their sessions and grants", status_code=204)
 async def delete_user(request: Request, user_id: UserId, actor: Actor = needs("users:write")):
-    admin.delete_user(actor, user_id, gh(request).tokens)
+    users.delete_user(actor, user_id, gh(request).tokens)
     return _no_content()
 
 
@@ -190,14 +188,14 @@ async def delete_user(request: Request, user_id: UserId, actor: Actor = needs("u
 async def assign_role(
     user_id: UserId, role: RoleName, actor: Actor = needs("users:write"), _: Actor = needs("roles:write")
 ):
-    return json_answer(admin.assign_role(actor, user_id, role))
+    return json_answer(users.assign_role(actor, user_id, role))
 
 
 @router.delete("/users/{user_id}/roles/{role}", summary="Take a role from a user")
 async def remove_role(
     user_id: UserId, role: RoleName, actor: Actor = needs("users:write"), _: Actor = needs("roles:write")
 ):
-    return json_answer(admin.remove_role(actor, user_id, role))
+    return json_answer(users.remove_role(actor, user_id, role))
 
 
 # Clients ---------------------------------------------------------------------
@@ -205,19 +203,19 @@ async def remove_role(
 
 @router.get("/clients", summary="List clients")
 async def list_clients(limit: Limit = 50, offset: Offset = 0, actor: Actor = needs("clients:read")):
-    return json_answer(admin.list_clients(limit, offset).as_dict())
+    return json_answer(clients.list_clients(limit, offset).as_dict())
 
 
 @router.get("/clients/{client_id}", summary="Get a client")
 async def get_client(client_id: ClientId, actor: Actor = needs("clients:read")):
-    return json_answer(admin.get_client(client_id))
+    return json_answer(clients.get_client(client_id))
 
 
 @router.post(
     "/clients", summary="Register a client; the answer holds its secret, shown only this once", status_code=201
 )
 async def create_client(request: Request, body: ClientCreate, actor: Actor = needs("clients:write")):
-    client, secret = admin.create_client(
+    client, secret = clients.create_client(
         actor,
         client_id=body.client_id,
         name=body.name,
@@ -238,19 +236,19 @@ async def update_client(
 ):
     changes = body.model_dump(exclude_unset=True)
     state = gh(request)
-    return json_answer(admin.update_client(actor, client_id, changes, state.clients, state.tokens))
+    return json_answer(clients.update_client(actor, client_id, changes, state.clients, state.tokens))
 
 
 @router.post("/clients/{client_id}/rotate-secret", summary="Replace a client's secret; the new one is shown once")
 async def rotate_secret(request: Request, client_id: ClientId, actor: Actor = needs("clients:write")):
-    secret = admin.rotate_client_secret(actor, client_id, gh(request).clients)
-    return json_answer({"client_id": admin.get_client(client_id)["client_id"], "client_secret": secret})
+    secret = clients.rotate_client_secret(actor, client_id, gh(request).clients)
+    return json_answer({"client_id": clients.get_client(client_id)["client_id"], "client_secret": secret})
 
 
 @router.delete("/clients/{client_id}", summary="Delete a client and revoke its grants", status_code=204)
 async def delete_client(request: Request, client_id: ClientId, actor: Actor = needs("clients:write")):
     state = gh(request)
-    admin.delete_client(actor, client_id, state.clients, state.tokens)
+    clients.delete_client(actor, client_id, state.clients, state.tokens)
     return _no_content()
 
 
@@ -259,23 +257,23 @@ async def delete_client(request: Request, client_id: ClientId, actor: Actor = ne
 
 @router.get("/roles", summary="List roles")
 async def list_roles(limit: Limit = 100, offset: Offset = 0, actor: Actor = needs("roles:read")):
-    return json_answer(admin.list_roles(limit, offset).as_dict())
+    return json_answer(roles.list_roles(limit, offset).as_dict())
 
 
 @router.get("/roles/{role}", summary="Get a role")
 async def get_role(role: RoleName, actor: Actor = needs("roles:read")):
-    return json_answer(admin.get_role(role))
+    return json_answer(roles.get_role(role))
 
 
 @router.post("/roles", summary="Create a role", status_code=201)
 async def create_role(body: RoleCreate, actor: Actor = needs("roles:write")):
-    role = admin.create_role(actor, name=body.name, description=body.description, permissions=body.permissions)
+    role = roles.create_role(actor, name=body.name, description=body.description, permissions=body.permissions)
     return _created(role, f"{PREFIX}/roles/{role['name']}")
 
 
 @router.delete("/roles/{role}", summary="Delete a role", status_code=204)
 async def delete_role(role: RoleName, actor: Actor = needs("roles:write")):
-    admin.delete_role(actor, role)
+    roles.delete_role(actor, role)
     return _no_content()
 
 
@@ -283,7 +281,7 @@ async def delete_role(role: RoleName, actor: Actor = needs("roles:write")):
 async def set_role_permissions(
     role: RoleName, body: Annotated[RolePermissions, Body()], actor: Actor = needs("roles:write")
 ):
-    return json_answer(admin.set_role_permissions(actor, role, body.permissions))
+    return json_answer(roles.set_role_permissions(actor, role, body.permissions))
 
 
 # Permissions -------------------------------------------------------------------
@@ -291,12 +289,12 @@ async def set_role_permissions(
 
 @router.get("/permissions", summary="List permissions")
 async def list_permissions(limit: Limit = 100, offset: Offset = 0, actor: Actor = needs("permissions:read")):
-    return json_answer(admin.list_permissions(limit, offset).as_dict())
+    return json_answer(roles.list_permissions(limit, offset).as_dict())
 
 
 @router.post("/permissions", summary="Create a resource:action permission", status_code=201)
 async def create_permission(body: PermissionCreate, actor: Actor = needs("permissions:write")):
-    permission = admin.create_permission(actor, name=body.name, description=body.description)
+    permission = roles.create_permission(actor, name=body.name, description=body.description)
     return _created(permission, f"{PREFIX}/permissions/{permission['name']}")
 
 
@@ -304,7 +302,7 @@ async def create_permission(body: PermissionCreate, actor: Actor = needs("permis
 async def delete_permission(
     permission: Annotated[str, Path(min_length=1, max_length=100)], actor: Actor = needs("permissions:write")
 ):
-    admin.delete_permission(actor, permission)
+    roles.delete_permission(actor, permission)
     return _no_content()
 
 
@@ -335,5 +333,5 @@ async def list_audit_logs(
     since: Annotated[str | None, Query(max_length=40, description="Unix seconds or ISO 8601")] = None,
     actor: Actor = needs("audit-logs:read"),
 ):
-    page = admin.list_audit(limit, offset, event=event, actor=actor_filter, since=parse_since(since))
+    page = audit_log.list_audit(limit, offset, event=event, actor=actor_filter, since=parse_since(since))
     return json_answer(page.as_dict())

@@ -9,12 +9,13 @@ Signing in is the ordinary /login page; without a session the portal sends
 the browser there and back. A signed-in user without the permission a page
 needs gets a 403 page.
 
-A sensitive change (admin_service.ReauthenticationRequired: the session's
-sign-in is older than REAUTHENTICATE_AFTER) gets the "Confirm it's you" page
-instead: the operator's password, posted to /admin/reauthenticate, renews
-the session's auth_time and sends them back to the page they were on, where
-they repeat the change themselves (a POST is never replayed for them).
-Wrong passwords there count against the same throttle and lockout as /login.
+A sensitive change (errors.ReauthenticationRequired: the session's sign-in
+is older than accounts.actor.REAUTHENTICATE_AFTER) gets the "Confirm it's
+you" page instead: the operator's password, posted to /admin/reauthenticate,
+renews the session's auth_time and sends them back to the page they were
+on, where they repeat the change themselves (a POST is never replayed for
+them). Wrong passwords there count against the same throttle and lockout
+as /login.
 """
 
 from __future__ import annotations
@@ -30,21 +31,22 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from gatehouse.accounts import admin as admin
-from gatehouse.accounts.admin import Actor
-from gatehouse.accounts.users import ADMIN_PERMISSIONS, ADMIN_ROLE, roles_and_permissions
+from gatehouse.accounts import audit_log, clients, users
+from gatehouse.accounts.actor import ADMIN_PERMISSIONS, ADMIN_ROLE, REAUTHENTICATE_AFTER, Actor
+from gatehouse.accounts.users import roles_and_permissions
 from gatehouse.crypto.passwords import off_loop, verify_password
-from gatehouse.errors import GatehouseError, NotFound, ReauthenticationRequired
+from gatehouse.errors import Forbidden, GatehouseError, NotFound, ReauthenticationRequired
 from gatehouse.runtime import audit, metrics
 from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
 from gatehouse.store.models import Session, User
+from gatehouse.web import routes
 from gatehouse.web.admin.api import ClientCreate, UserCreate
-from gatehouse.web.common import client_ip, error_page, gh, page, read_form
+from gatehouse.web.common import client_ip, gh, page, read_form
+from gatehouse.web.errors import error_page_for
 from gatehouse.web.pages.login import LOCKED
 from gatehouse.web.session_cookie import current_session, safe_return_to, session_user
 
 PAGE_SIZE = 50
-TITLES = {400: "Invalid request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
 # The portal's stylesheet lives with its templates and is served from this origin
 # (the CSP allows only 'self' styles); the templates link it from the page body.
 CSS = (Path(__file__).resolve().parents[2] / "templates" / "admin" / "admin.css").read_text()
@@ -75,12 +77,12 @@ class PortalRoute(APIRoute):
             except SignIn as exc:
                 return RedirectResponse(exc.location, status_code=303)
             except GatehouseError as exc:
-                return error_page(request, TITLES.get(exc.status, "Error"), exc.message, exc.status)
+                return error_page_for(request, exc)
 
         return guarded
 
 
-router = APIRouter(prefix="/admin", include_in_schema=False, route_class=PortalRoute)
+router = APIRouter(include_in_schema=False, route_class=PortalRoute)
 
 
 @dataclass(frozen=True)
@@ -99,17 +101,15 @@ def _me(request: Request, *permissions: str) -> Me:
     user = session_user(session := current_session(request))
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignIn("/login?return_to=" + quote(target, safe="/"))
+        raise SignIn(f"{routes.LOGIN}?return_to=" + quote(target, safe="/"))
     roles, held = roles_and_permissions(user.id)
     if not set(held) & set(permissions):
         raise _forbidden("You do not have permission to use this part of the admin portal.")
     return Me(user, session, frozenset(held), ADMIN_ROLE in roles)
 
 
-def _forbidden(message: str) -> GatehouseError:
-    error = GatehouseError(message)
-    error.status = 403
-    return error
+def _forbidden(message: str) -> Forbidden:
+    return Forbidden(message, "access_denied")
 
 
 async def _form(request: Request, me: Me, permission: str | None = None) -> dict:
@@ -172,7 +172,7 @@ def _render(request: Request, me: Me, name: str, status: int = 200, **context) -
     return page(request, f"admin/{name}", status=status, me=me, csrf_token=me.session.csrf_token, **context)
 
 
-@router.get("/admin.css")
+@router.get(routes.PORTAL_STYLESHEET)
 async def stylesheet():
     return Response(CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
@@ -180,28 +180,28 @@ async def stylesheet():
 READ_PERMISSIONS = [p for p in ADMIN_PERMISSIONS if p.endswith(":read")]
 
 
-@router.get("/")
+@router.get(routes.PORTAL_HOME)
 async def dashboard(request: Request):
     me = _me(request, *READ_PERMISSIONS)
-    recent = _timed(admin.list_audit(limit=10).items) if me.can("audit-logs:read") else []
-    return _render(request, me, "dashboard.html", heading="Dashboard", counts=admin.counts(), recent=recent)
+    recent = _timed(audit_log.list_audit(limit=10).items) if me.can("audit-logs:read") else []
+    return _render(request, me, "dashboard.html", heading="Dashboard", counts=audit_log.counts(), recent=recent)
 
 
 # Re-authentication (ASVS 7.5) -------------------------------------------------
 
 
 def admin_return_to(value: str | None) -> str:
-    """A page of the portal to send the operator back to: a local /admin/ path, else /admin/."""
+    """A page of the portal to send the operator back to: a local path under PORTAL_HOME, else PORTAL_HOME."""
     value = safe_return_to(value)
     if (
-        not value.startswith("/admin/")
+        not value.startswith(routes.PORTAL_HOME)
         or "//" in value
         or ":" in value  # no scheme, whatever follows
         or "\\" in value
         or not (value.isascii() and value.isprintable())
         or " " in value
     ):
-        return "/admin/"
+        return routes.PORTAL_HOME
     return value
 
 
@@ -210,8 +210,8 @@ def _page_of(request: Request) -> str:
     (Pages are served with Referrer-Policy: no-referrer, so there is no Referer to read.)"""
     if request.method == "GET":
         return admin_return_to(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-    section = request.url.path.split("/")[2:3]
-    return admin_return_to(f"/admin/{section[0]}" if section else "/admin/")
+    section = request.url.path.removeprefix(routes.PORTAL_HOME).split("/", 1)[0]
+    return admin_return_to(routes.PORTAL_HOME + section)
 
 
 def _sentence(message: str) -> str:
@@ -228,11 +228,11 @@ def _confirm_page(request: Request, me: Me, return_to: str, reason: str, status:
         reason=reason,
         error=error,
         return_to=return_to,
-        minutes=admin.REAUTHENTICATE_AFTER // 60,
+        minutes=REAUTHENTICATE_AFTER // 60,
     )
 
 
-@router.post("/reauthenticate")
+@router.post(routes.PORTAL_REAUTHENTICATE)
 async def reauthenticate(request: Request):
     """The operator's password again: renews the session's auth_time, then back to return_to (303).
 
@@ -241,7 +241,7 @@ async def reauthenticate(request: Request):
     try:
         me = _me(request, *ADMIN_PERMISSIONS)
     except SignIn:
-        raise SignIn("/login?return_to=/admin/") from None
+        raise SignIn(f"{routes.LOGIN}?return_to={routes.PORTAL_HOME}") from None
     form = await _form(request, me)
     return_to = admin_return_to(_one(form, "return_to"))
     password = (form.get("password") or [""])[0]
@@ -296,7 +296,7 @@ async def reauthenticate(request: Request):
         failed("locked")
         return again(LOCKED, 429)
     if not Session.update(auth_time=int(time.time())).where(Session.id == me.session.id).execute():
-        raise SignIn("/login?return_to=" + quote(return_to, safe="/"))  # the session ended meanwhile
+        raise SignIn(f"{routes.LOGIN}?return_to=" + quote(return_to, safe="/"))  # the session ended meanwhile
     audit.record("login.succeeded", actor=str(user.id), subject=user.username, ip=ip, via="reauthenticate")
     return RedirectResponse(f"{return_to}{'&' if '?' in return_to else '?'}{CONFIRMED_QUERY}", status_code=303)
 
@@ -305,16 +305,16 @@ async def reauthenticate(request: Request):
 
 
 def _users_page(request: Request, me: Me, status: int = 200, error: str | None = None, values=None) -> Response:
-    users = admin.list_users(PAGE_SIZE, _offset(request))
-    return _render(request, me, "users.html", status, heading="Users", users=users, error=error, values=values or {})
+    listed = users.list_users(PAGE_SIZE, _offset(request))
+    return _render(request, me, "users.html", status, heading="Users", users=listed, error=error, values=values or {})
 
 
-@router.get("/users")
-async def users(request: Request):
+@router.get(routes.PORTAL_USERS)
+async def show_users(request: Request):
     return _users_page(request, _me(request, "users:read"))
 
 
-@router.post("/users")
+@router.post(routes.PORTAL_USERS)
 async def create_user(request: Request):
     me = _me(request, "users:read", "users:write")
     form = await _form(request, me, "users:write")
@@ -326,8 +326,8 @@ async def create_user(request: Request):
             email=values["email"] or None,
             name=values["name"] or None,
         )
-        password_hash = await off_loop(admin.hash_new_password, body.password, body.username, body.email)
-        admin.create_user(
+        password_hash = await off_loop(users.hash_new_password, body.password, body.username, body.email)
+        users.create_user(
             _actor(request, me), username=body.username, password_hash=password_hash, email=body.email, name=body.name
         )
     except ReauthenticationRequired:
@@ -336,42 +336,42 @@ async def create_user(request: Request):
         return _users_page(request, me, 400, _validation_message(exc), values)
     except GatehouseError as exc:
         return _users_page(request, me, exc.status, exc.message, values)
-    return RedirectResponse("/admin/users", status_code=303)
+    return RedirectResponse(routes.PORTAL_USERS, status_code=303)
 
 
-@router.post("/users/{user_id}/active")
+@router.post(routes.PORTAL_USERS + "/{user_id}/active")
 async def set_user_active(request: Request, user_id: str):
     me = _me(request, "users:read", "users:write")
     form = await _form(request, me, "users:write")
     if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 10:
         raise NotFound("no such user")
-    admin.update_user(_actor(request, me), int(user_id), {"is_active": _one(form, "active") == "1"}, gh(request).tokens)
-    return RedirectResponse("/admin/users", status_code=303)
+    users.update_user(_actor(request, me), int(user_id), {"is_active": _one(form, "active") == "1"}, gh(request).tokens)
+    return RedirectResponse(routes.PORTAL_USERS, status_code=303)
 
 
 # Clients ---------------------------------------------------------------------
 
 
 def _clients_page(request: Request, me: Me, status: int = 200, error: str | None = None, values=None) -> Response:
-    clients = admin.list_clients(PAGE_SIZE, _offset(request))
+    listed = clients.list_clients(PAGE_SIZE, _offset(request))
     return _render(
         request,
         me,
         "clients.html",
         status,
         heading="Clients",
-        clients=clients,
+        clients=listed,
         error=error,
         values=values or {"kind": "confidential", "grant_types": ["authorization_code"], "scope": "openid profile"},
     )
 
 
-@router.get("/clients")
-async def clients(request: Request):
+@router.get(routes.PORTAL_CLIENTS)
+async def show_clients(request: Request):
     return _clients_page(request, _me(request, "clients:read"))
 
 
-@router.post("/clients")
+@router.post(routes.PORTAL_CLIENTS)
 async def create_client(request: Request):
     me = _me(request, "clients:read", "clients:write")
     form = await _form(request, me, "clients:write")
@@ -394,7 +394,7 @@ async def create_client(request: Request):
             grant_types=values["grant_types"],
             scope=values["scope"],
         )
-        client, secret = admin.create_client(
+        client, secret = clients.create_client(
             _actor(request, me), cache=gh(request).clients, **body.model_dump(include=set(ClientCreate.model_fields))
         )
     except ReauthenticationRequired:
@@ -404,37 +404,37 @@ async def create_client(request: Request):
     except GatehouseError as exc:
         return _clients_page(request, me, exc.status, exc.message, values)
     if secret is None:
-        return RedirectResponse("/admin/clients", status_code=303)
+        return RedirectResponse(routes.PORTAL_CLIENTS, status_code=303)
     return _render(request, me, "secret.html", heading="Client registered", client=client, secret=secret)
 
 
-@router.post("/clients/{client_id}/rotate-secret")
+@router.post(routes.PORTAL_CLIENTS + "/{client_id}/rotate-secret")
 async def rotate_secret(request: Request, client_id: str):
     me = _me(request, "clients:read", "clients:write")
     await _form(request, me, "clients:write")
-    secret = admin.rotate_client_secret(_actor(request, me), client_id, gh(request).clients)
-    client = admin.get_client(client_id)
+    secret = clients.rotate_client_secret(_actor(request, me), client_id, gh(request).clients)
+    client = clients.get_client(client_id)
     return _render(request, me, "secret.html", heading="Secret rotated", client=client, secret=secret)
 
 
-@router.post("/clients/{client_id}/active")
+@router.post(routes.PORTAL_CLIENTS + "/{client_id}/active")
 async def set_client_active(request: Request, client_id: str):
     me = _me(request, "clients:read", "clients:write")
     form = await _form(request, me, "clients:write")
     state = gh(request)
-    admin.update_client(
+    clients.update_client(
         _actor(request, me), client_id, {"is_active": _one(form, "active") == "1"}, state.clients, state.tokens
     )
-    return RedirectResponse("/admin/clients", status_code=303)
+    return RedirectResponse(routes.PORTAL_CLIENTS, status_code=303)
 
 
 # Audit log -------------------------------------------------------------------
 
 
-@router.get("/audit")
-async def audit_log(request: Request):
+@router.get(routes.PORTAL_AUDIT)
+async def show_audit_log(request: Request):
     me = _me(request, "audit-logs:read")
     event = request.query_params.get("event", "").strip()[:64] or None
-    entries = admin.list_audit(PAGE_SIZE, _offset(request), event=event)
+    entries = audit_log.list_audit(PAGE_SIZE, _offset(request), event=event)
     _timed(entries.items)
     return _render(request, me, "audit.html", heading="Audit log", entries=entries, event=event or "")

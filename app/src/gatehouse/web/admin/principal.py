@@ -21,41 +21,18 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 
-from gatehouse.accounts.admin import Actor
-from gatehouse.accounts.users import ADMIN_ROLE, roles_and_permissions
-from gatehouse.errors import GatehouseError
+from gatehouse.accounts.actor import ADMIN_ROLE, Actor
+from gatehouse.accounts.users import roles_and_permissions
+from gatehouse.errors import Forbidden, Unauthenticated
+from gatehouse.oauth import bearer
 from gatehouse.oauth.admin_resource import admin_audience, is_admin_scope, names_audience
-from gatehouse.oauth.introspection import live_access_token
+from gatehouse.oauth.claims import user_id_of
 from gatehouse.store.models import Session, User
 from gatehouse.web.common import client_ip, gh
 from gatehouse.web.session_cookie import current_session, session_user
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
-
-
-class Unauthenticated(GatehouseError):
-    """401 with a Bearer challenge; no error code when the request carried no credentials (RFC 6750 §3.1)."""
-
-    status = 401
-
-    def __init__(self, message: str, error: str | None = None):
-        super().__init__(message)
-        self.error = error or "unauthorized"
-        challenge = 'Bearer realm="gatehouse"'
-        if error:
-            challenge += f', error="{error}", error_description="{message}"'
-        self.headers = {"WWW-Authenticate": challenge}
-
-
-class Forbidden(GatehouseError):
-    status = 403
-
-    def __init__(self, message: str, error: str = "insufficient_scope"):
-        super().__init__(message)
-        self.error = error
-        if error == "insufficient_scope":
-            self.headers = {"WWW-Authenticate": f'Bearer realm="gatehouse", error="{error}"'}
 
 
 @dataclass(frozen=True)
@@ -71,26 +48,26 @@ class Principal:
 def _from_token(request: Request, token: str) -> Principal:
     state = gh(request)
     # Signed here, unexpired, not revoked, its client still active: what every bearer endpoint checks.
-    claims = live_access_token(state.oauth, token)
+    claims = bearer.live_access_token(state.oauth, token)
     if claims is None:
         raise Unauthenticated(
-            "the access token is invalid, expired or revoked, or its client is deactivated", "invalid_token"
+            "the access token is invalid, expired or revoked, or its client is deactivated", bearer.INVALID_TOKEN
         )
     if not names_audience(claims.get("aud"), admin_audience(state.settings.issuer)):
-        raise Unauthenticated("the access token was not issued for the admin API", "invalid_token")
+        raise Unauthenticated("the access token was not issued for the admin API", bearer.INVALID_TOKEN)
     if not is_admin_scope(str(claims.get("scope", ""))):
         raise Forbidden("the access token's scope does not hold admin")
     client = state.clients.get(claims["client_id"])
     if client is None or not client.is_admin:
         # No longer an admin client (or gone since): its tokens end with it.
-        raise Unauthenticated("the client of this access token is not an admin client", "invalid_token")
-    subject = str(claims.get("sub", ""))
-    if not (subject.isascii() and subject.isdigit() and len(subject) < 12):
+        raise Unauthenticated("the client of this access token is not an admin client", bearer.INVALID_TOKEN)
+    user_id = user_id_of(claims)
+    if user_id is None:
         # A client_credentials token (sub is the client) acts for no user and holds no permission.
         raise Forbidden("the access token does not act for a user")
-    user = User.get_or_none((User.id == int(subject)) & (User.is_active == True))  # noqa: E712
+    user = User.get_or_none((User.id == user_id) & (User.is_active == True))  # noqa: E712
     if user is None:
-        raise Unauthenticated("the user of this access token is gone or deactivated", "invalid_token")
+        raise Unauthenticated("the user of this access token is gone or deactivated", bearer.INVALID_TOKEN)
     claimed = claims.get("permissions")
     claimed = {p for p in claimed if isinstance(p, str)} if isinstance(claimed, list) else set()
     roles, held = roles_and_permissions(user.id)
@@ -101,14 +78,12 @@ def _from_token(request: Request, token: str) -> Principal:
 
 def authenticate(request: Request) -> Principal:
     """The caller, from the Authorization header or else the session cookie; Unauthenticated if neither."""
-    if "access_token" in request.query_params:
-        raise Unauthenticated("access tokens are accepted only in the Authorization header", "invalid_request")
-    auth = request.headers.get("authorization")
-    if auth is not None:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("the Authorization header must carry a Bearer token", "invalid_request")
-        return _from_token(request, token.strip())
+    try:
+        token = bearer.token_from(request)
+    except bearer.BearerError as error:
+        raise Unauthenticated(error.description, error.error) from None
+    if token is not None:
+        return _from_token(request, token)
     session = current_session(request)
     user = session_user(session)
     if user is None:

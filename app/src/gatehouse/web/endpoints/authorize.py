@@ -4,9 +4,8 @@ A bad client_id or redirect_uri gets an error page and never a redirect
 (RFC 6749 §4.1.2.1); every other error goes back to the client with
 `state` and `iss` (RFC 9207).
 
-A remembered consent holds for one user, client, scope set and redirect
-URI: a code never goes silently to a URI the user has not approved (a
-loopback client's other port included, RFC 8252 §7.3).
+A remembered consent (accounts.consents) holds for one user, client,
+scope set and redirect URI.
 """
 
 from __future__ import annotations
@@ -18,9 +17,8 @@ from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse
 
-from gatehouse.crypto.digests import digest
-from gatehouse.runtime import audit, metrics
-from gatehouse.store.models import Consent
+from gatehouse.accounts import consents
+from gatehouse.runtime import metrics
 from gatehouse.web import routes
 from gatehouse.web.common import error_page, gh, oauth_answer, oauth_request, page, read_form
 from gatehouse.web.session_cookie import current_session, session_user
@@ -45,20 +43,6 @@ class ConsentRequired(OAuth2Error):
 
 # max_age is whole seconds; 18 ASCII digits is any sane value and keeps int() small.
 MAX_AGE_DIGITS = 18
-
-
-def _scope_key(scope: str) -> str:
-    return " ".join(sorted(set(scope.split())))
-
-
-def _consent_key(user, grant, scope: str) -> dict:
-    """The columns a remembered consent matches on: user, client, scope set and redirect URI."""
-    return {
-        "user_id": user.id,
-        "client_id": grant.client.client_id,
-        "scope": _scope_key(scope),
-        "redirect_uri_digest": digest(grant.redirect_uri),
-    }
 
 
 def _seconds(value: str) -> int | None:
@@ -118,8 +102,7 @@ async def _authorize(request: Request, items):
         target = request.url.path + "?" + urlencode(again)
         return RedirectResponse(routes.LOGIN + "?" + urlencode({"return_to": target}), status_code=303)
 
-    key = _consent_key(user, grant, req.scope)
-    remembered = Consent.select().where(*[getattr(Consent, name) == value for name, value in key.items()]).exists()
+    remembered = consents.is_remembered(user.id, grant.client.client_id, req.scope, grant.redirect_uri)
     if remembered and "consent" not in prompt:
         return _issue_code(request, req, grant, user, session)
     if "none" in prompt:
@@ -173,19 +156,5 @@ async def consent(request: Request):
     if form.get("decision") != "allow":
         metrics.authorization_requests.labels("denied").inc()
         return _error(request, AccessDeniedError(redirect_uri=grant.redirect_uri, state=req.payload.data.get("state")))
-    key = _consent_key(user, grant, req.scope)
-    Consent.insert(**key, created_at=int(time.time())).on_conflict_ignore().execute()
-    audit.record(
-        "consent.granted",
-        actor=str(user.id),
-        subject=grant.client.client_id,
-        scope=key["scope"],
-        redirect_uri=grant.redirect_uri,
-    )
+    consents.remember(user.id, grant.client.client_id, req.scope, grant.redirect_uri)
     return _issue_code(request, req, grant, user, session)
-
-
-@router.get(routes.HOME, include_in_schema=False)
-async def home(request: Request):
-    # No form on this page: a visitor gets no cookie, and nothing is written (sessions.py).
-    return page(request, "home.html", user=session_user(current_session(request)))

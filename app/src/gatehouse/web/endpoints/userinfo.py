@@ -1,58 +1,50 @@
-"""UserInfo (OIDC Core §5.3): bearer token in the Authorization header only (RFC 6750 §2.1).
+"""UserInfo (OIDC Core §5.3): a bearer token (oauth.bearer, RFC 6750) of a user, with the openid scope.
 
-A token in the query string is refused outright: it would end up in logs
-and browser history (RFC 9700 §2.5 / OAuth 2.1 §5.2). A token whose client
-has been deactivated or deleted is refused like a revoked one.
+A token in the query string is refused, and so is one whose client has
+been deactivated or deleted, like a revoked one.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from gatehouse.oauth.claims import oidc_claims
-from gatehouse.oauth.introspection import live_access_token
+from gatehouse.oauth import bearer
+from gatehouse.oauth.claims import oidc_claims, user_id_of
 from gatehouse.store.models import User
 from gatehouse.web import routes
 from gatehouse.web.common import gh, json_answer
 
 router = APIRouter(tags=["oauth"])
 
+NO_STORE = {"Cache-Control": "no-store"}
 
-def _challenge(error: str, description: str, status: int = 401):
-    header = f'Bearer error="{error}", error_description="{description}"'
+
+def _refuse(error: bearer.BearerError, body_error: str | None = None):
+    """RFC 6750 §3's answer; body_error names the body's error where the challenge has none (§3.1)."""
     return json_answer(
-        {"error": error, "error_description": description},
-        status=status,
-        headers={"WWW-Authenticate": header, "Cache-Control": "no-store"},
+        {"error": body_error or error.error, "error_description": error.description},
+        status=error.status,
+        headers={**error.headers, **NO_STORE},
     )
 
 
-def _is_user_id(value) -> bool:
-    """A user id as this server writes one in `sub`: ASCII digits only. str.isdigit()
-    also accepts '²', which int() then refuses, and '١', which int() reads as 1."""
-    return isinstance(value, str) and 0 < len(value) <= 18 and value.isascii() and value.isdigit()
-
-
 def _userinfo(request: Request):
-    if "access_token" in request.query_params:
-        return _challenge("invalid_request", "access tokens are accepted only in the Authorization header", 400)
-    auth = request.headers.get("authorization", "")
-    if auth[:7].lower() != "bearer " or not auth[7:].strip():
-        return json_answer(
-            {"error": "invalid_token", "error_description": "a bearer token is required"},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="gatehouse"', "Cache-Control": "no-store"},
-        )
-    claims = live_access_token(gh(request).oauth, auth[7:].strip())
+    try:
+        token = bearer.token_from(request)
+    except bearer.BearerError as error:
+        return _refuse(error)
+    if token is None:
+        return _refuse(bearer.BearerError(None, "a bearer token is required"), bearer.INVALID_TOKEN)
+    claims = bearer.live_access_token(gh(request).oauth, token)
     if claims is None:
-        return _challenge("invalid_token", "the access token is invalid, expired or revoked")
-    subject = claims.get("sub")
-    if "openid" not in str(claims.get("scope", "")).split() or not _is_user_id(subject) or not claims.get("gid"):
-        return _challenge("insufficient_scope", "the token lacks the openid scope of a user", 403)
-    user = User.get_or_none((User.id == int(subject)) & (User.is_active == True))  # noqa: E712
+        return _refuse(bearer.BearerError(bearer.INVALID_TOKEN, "the access token is invalid, expired or revoked"))
+    user_id = user_id_of(claims)
+    if "openid" not in str(claims.get("scope", "")).split() or user_id is None or not claims.get("gid"):
+        return _refuse(bearer.BearerError(bearer.INSUFFICIENT_SCOPE, "the token lacks the openid scope of a user"))
+    user = User.get_or_none((User.id == user_id) & (User.is_active == True))  # noqa: E712
     if user is None:
-        return _challenge("invalid_token", "the user of this token no longer exists")
-    return json_answer(oidc_claims(user, claims["scope"]), headers={"Cache-Control": "no-store"})
+        return _refuse(bearer.BearerError(bearer.INVALID_TOKEN, "the user of this token no longer exists"))
+    return json_answer(oidc_claims(user, claims["scope"]), headers=NO_STORE)
 
 
 @router.get(routes.USERINFO, summary="OpenID Connect UserInfo")

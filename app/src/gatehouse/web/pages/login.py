@@ -1,4 +1,4 @@
-"""The login and logout pages of end users, with throttling and lockout (see ratelimit)."""
+"""The login page of end users (/login), with throttling and lockout (see ratelimit)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,13 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse
 
-from gatehouse.accounts.users import find_for_login
+from gatehouse.accounts import users
 from gatehouse.crypto.passwords import burn_password_check, hash_password, needs_rehash, off_loop, verify_password
 from gatehouse.runtime import audit, metrics
 from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
-from gatehouse.store.models import User
 from gatehouse.web import routes
 from gatehouse.web.common import client_ip, gh, page, read_form
-from gatehouse.web.session_cookie import (
-    clear_cookie,
-    current_session,
-    ensure_session,
-    safe_return_to,
-    session_user,
-    set_cookie,
-)
+from gatehouse.web.session_cookie import ensure_session, safe_return_to, set_cookie
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,7 +92,7 @@ async def login(request: Request):
         audit.record("login.failed", actor=username, ip=ip, reason=attempt.refused)
         return _login_page(request, session, return_to, LOCKED, 429, username)
 
-    user = find_for_login(username)
+    user = users.find_for_login(username)
     if user is None or not user.is_active:
         await off_loop(burn_password_check, password)
         ok = False
@@ -126,47 +118,9 @@ async def login(request: Request):
         return _login_page(request, session, return_to, LOCKED, 429, username)
 
     if needs_rehash(user.password_hash):
-        User.update(password_hash=await off_loop(hash_password, password)).where(User.id == user.id).execute()
+        users.upgrade_password_hash(user.id, await off_loop(hash_password, password))
     value, _ = state.sessions.rotate(session, user_id=user.id, auth_time=int(time.time()))
     audit.record("login.succeeded", actor=str(user.id), subject=user.username, ip=ip)
     response = RedirectResponse(return_to, status_code=303)
     set_cookie(request, response, value)
-    return response
-
-
-@router.get(routes.LOGOUT)
-async def logout_form(request: Request):
-    session, new_cookie = ensure_session(request)
-    response = page(
-        request,
-        "logout.html",
-        csrf_token=session.csrf_token,
-        user=session_user(session),
-        form_action=routes.LOGOUT,
-        hidden={},
-    )
-    if new_cookie:
-        set_cookie(request, response, new_cookie)
-    return response
-
-
-def end_session(request: Request, session, response) -> None:
-    user = session_user(session)
-    gh(request).sessions.end(session)
-    clear_cookie(request, response)
-    if user is not None:
-        audit.record("logout", actor=str(user.id), ip=client_ip(request))
-
-
-@router.post(routes.LOGOUT)
-async def logout(request: Request):
-    try:
-        form = dict(await read_form(request))
-    except OAuth2Error:
-        form = {}
-    session = current_session(request)
-    if not gh(request).sessions.csrf_ok(session, form.get("csrf_token")):
-        return page(request, "logged_out.html", status=400 if session else 200)
-    response = page(request, "logged_out.html")
-    end_session(request, session, response)
     return response
