@@ -13,10 +13,21 @@ bodies and status codes are fixed by the specifications.
 from __future__ import annotations
 
 
+def error_body(error: str, description: str, field: str | None = None) -> dict:
+    """The JSON body of every error answer: RFC 6749 §5.2's two members, and the input at fault."""
+    body = {"error": error, "error_description": description}
+    if field:
+        body["field"] = field
+    return body
+
+
 class GatehouseError(Exception):
     status = 400
     error = "invalid_request"
-    headers: dict | None = None
+    # A refusal about a bearer credential carries RFC 6750's challenge (web.errors builds it):
+    # None no challenge, "" one without an error code (no credentials sent), else the code.
+    challenge: str | None = None
+    challenge_describes = False
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -24,10 +35,7 @@ class GatehouseError(Exception):
         self.field = field
 
     def as_dict(self) -> dict:
-        body = {"error": self.error, "error_description": self.message}
-        if self.field:
-            body["field"] = self.field
-        return body
+        return error_body(self.error, self.message, self.field)
 
 
 class Invalid(GatehouseError, ValueError):
@@ -46,17 +54,15 @@ class Conflict(GatehouseError):
 
 class Unauthenticated(GatehouseError):
     """No valid credential: 401 with a Bearer challenge (RFC 6750 §3), which carries an error code
-    only when the request carried credentials (§3.1)."""
+    and this message only when the request carried credentials (§3.1)."""
 
     status = 401
+    challenge_describes = True
 
     def __init__(self, message: str, error: str | None = None):
         super().__init__(message)
         self.error = error or "unauthorized"
-        challenge = 'Bearer realm="gatehouse"'
-        if error:
-            challenge += f', error="{error}", error_description="{message}"'
-        self.headers = {"WWW-Authenticate": challenge}
+        self.challenge = error or ""
 
 
 class Forbidden(GatehouseError):
@@ -69,7 +75,7 @@ class Forbidden(GatehouseError):
         super().__init__(message)
         self.error = error
         if error == "insufficient_scope":
-            self.headers = {"WWW-Authenticate": f'Bearer realm="gatehouse", error="{error}"'}
+            self.challenge = error
 
 
 class NotAllowed(GatehouseError):

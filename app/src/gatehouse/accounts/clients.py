@@ -14,18 +14,18 @@ import time
 
 import peewee
 
+from gatehouse.accounts import consents
 from gatehouse.accounts.actor import SYSTEM, Actor, record, sensitive
 from gatehouse.accounts.paging import Page, page
 from gatehouse.crypto.digests import digest, new_token
 from gatehouse.errors import Conflict, Invalid, NotAllowed, NotFound
 from gatehouse.oauth.admin_resource import ADMIN_SCOPE
+from gatehouse.oauth.capabilities import GRANT_TYPES, SCOPES_SUPPORTED
 from gatehouse.oauth.redirect_uris import RedirectURIError
 from gatehouse.oauth.redirect_uris import check as check_redirect_uri
-from gatehouse.oauth.server import SCOPES_SUPPORTED
 from gatehouse.store.database import database
-from gatehouse.store.models import AuthorizationCode, Client, Consent, Grant
+from gatehouse.store.models import AuthorizationCode, Client, Grant
 
-GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 SCOPE_VALUE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 # What update_client may change.
@@ -240,7 +240,7 @@ def update_client(actor: Actor, client_id: str, changes: dict, cache, tokens) ->
             if changed.get("is_active") is False:
                 _revoke_client_grants(row.client_id, tokens, "client_deactivated")
             if "redirect_uris" in changed:
-                Consent.delete().where(Consent.client_id == row.client_id).execute()
+                consents.forget_client(row.client_id)
         cache.invalidate(row.client_id)
         record(actor, "client.updated", row.client_id, changes=changed)
     return get_client(row.client_id)
@@ -269,7 +269,7 @@ def delete_client(actor: Actor, client_id: str, cache, tokens) -> None:
         raise NotAllowed("only an admin can delete an admin client")
     with database.atomic():
         _revoke_client_grants(client_id, tokens, "client_deleted")
-        Consent.delete().where(Consent.client_id == client_id).execute()
+        consents.forget_client(client_id)
         AuthorizationCode.delete().where(AuthorizationCode.client_id == client_id).execute()
         Client.delete().where(Client.id == row.id).execute()
     cache.invalidate(client_id)

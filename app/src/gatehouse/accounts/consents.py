@@ -1,4 +1,4 @@
-"""Remembered consents: the one writer of the consents table for the sign-in flow.
+"""Remembered consents: the one writer of the consents table.
 
 A consent holds for one user, client, scope set and redirect URI: a code
 never goes silently to a URI the user has not approved (a loopback
@@ -42,3 +42,13 @@ def remember(user_id: int, client_id: str, scope: str, redirect_uri: str) -> Non
 def forget(user_id: int, client_id: str) -> None:
     """Every consent the user gave the client: it must ask again."""
     Consent.delete().where((Consent.user_id == user_id) & (Consent.client_id == client_id)).execute()
+
+
+def forget_user(user_id: int) -> None:
+    """Every consent of a user (deactivated, deleted, or their password reset): clients must ask again."""
+    Consent.delete().where(Consent.user_id == user_id).execute()
+
+
+def forget_client(client_id: str) -> None:
+    """Every consent given to a client (deactivated or deleted)."""
+    Consent.delete().where(Consent.client_id == client_id).execute()

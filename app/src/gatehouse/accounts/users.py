@@ -15,6 +15,7 @@ import unicodedata
 
 import peewee
 
+from gatehouse.accounts import consents
 from gatehouse.accounts.actor import (
     ADMIN_ROLE,
     SYSTEM,
@@ -34,7 +35,6 @@ from gatehouse.errors import Conflict, Invalid, NotFound
 from gatehouse.store.database import database
 from gatehouse.store.models import (
     AuthorizationCode,
-    Consent,
     Grant,
     Permission,
     Role,
@@ -348,7 +348,7 @@ def delete_user(actor: Actor, user_id: int, tokens) -> None:
     with database.atomic():
         refuse_losing_last_admin(user, "deleted")
         _end_sessions_and_grants(user.id, tokens, "user_deleted")
-        Consent.delete().where(Consent.user_id == user.id).execute()
+        consents.forget_user(user.id)
         AuthorizationCode.delete().where(AuthorizationCode.user_id == user.id).execute()
         UserRole.delete().where(UserRole.user == user.id).execute()
         User.delete().where(User.id == user.id).execute()

@@ -45,6 +45,7 @@ def main() -> None:
     from gatehouse.store.database import open_database
     from gatehouse.store.migrate import migrate
     from gatehouse.store.models import Client, User
+    from gatehouse.web import routes
 
     settings = load_settings()
     open_database(settings.database_url)
@@ -88,11 +89,11 @@ def main() -> None:
     print(
         f"""
 Gatehouse (development) at {issuer}
-  discovery:   {issuer}/.well-known/openid-configuration
+  discovery:   {issuer}{routes.OPENID_CONFIGURATION}
   demo user:   demo / {password_file.read_text()}
   public client (authorization code + PKCE): demo-app, redirect http://127.0.0.1:8080/callback
   confidential client (client_credentials):  demo-service / {secret}
-  try:  curl -s -u demo-service:{secret} -d grant_type=client_credentials {issuer}/api/v2/oauth/token
+  try:  curl -s -u demo-service:{secret} -d grant_type=client_credentials {issuer}{routes.TOKEN}
   metrics: http://127.0.0.1:{settings.metrics_port}/metrics     state: {STATE}
 """,
         flush=True,

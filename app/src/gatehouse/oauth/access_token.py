@@ -53,32 +53,9 @@ def claims(
     return values
 
 
-def issue(
-    signer: TokenSigner,
-    *,
-    client_id: str,
-    subject: str,
-    scope: str,
-    ttl: int,
-    audience: str | list | None = None,
-    roles=(),
-    permissions=(),
-    grant_id: str | None = None,
-    auth_time: int | None = None,
-) -> tuple[str, dict]:
-    """A signed access token and its claims."""
-    values = claims(
-        signer.issuer,
-        client_id=client_id,
-        subject=subject,
-        scope=scope,
-        ttl=ttl,
-        audience=audience,
-        roles=roles,
-        permissions=permissions,
-        grant_id=grant_id,
-        auth_time=auth_time,
-    )
+def issue(signer: TokenSigner, **fields) -> tuple[str, dict]:
+    """A signed access token and its claims; `fields` are claims()'s."""
+    values = claims(signer.issuer, **fields)
     return signer.sign(values, TYP), values
 
 

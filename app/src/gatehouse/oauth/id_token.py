@@ -55,30 +55,9 @@ def claims(
     return values
 
 
-def issue(
-    signer: TokenSigner,
-    *,
-    client_id: str,
-    subject: str,
-    ttl: int,
-    auth_time: int,
-    nonce: str | None,
-    access_token: str | None,
-    extra: dict | None = None,
-) -> str:
-    """A signed ID token."""
-    values = claims(
-        signer.issuer,
-        signer.keys.active.alg,
-        client_id=client_id,
-        subject=subject,
-        ttl=ttl,
-        auth_time=auth_time,
-        nonce=nonce,
-        access_token=access_token,
-        extra=extra,
-    )
-    return signer.sign(values, TYP)
+def issue(signer: TokenSigner, **fields) -> str:
+    """A signed ID token; `fields` are claims()'s but the issuer and alg, which the signer's."""
+    return signer.sign(claims(signer.issuer, signer.keys.active.alg, **fields), TYP)
 
 
 def verify_hint(signer: TokenSigner, token: str) -> dict | None:

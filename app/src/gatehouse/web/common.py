@@ -1,27 +1,22 @@
-"""Helpers every endpoint module shares: request parsing, OAuth answers, pages."""
+"""What every endpoint reads from a request: the app's services, the client's address, the form,
+an OAuth request for Authlib, the client of an introspection or revocation request.
+
+Answers are built in web.answers, errors turned into answers in web.errors.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import json
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, OAuth2Error
 from fastapi import Request
-from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
 
 from gatehouse.oauth.capabilities import ENDPOINT_AUTH_METHODS
 from gatehouse.oauth.server import GatehouseRequest
+from gatehouse.web.errors import oauth_error
 from gatehouse.web.middleware import BODY_LIMIT_SCOPE_KEY, RequestBodyTooLarge
 
-templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-# Documents every relying party fetches and that change only with a deployment or a key rotation:
-# the discovery metadata and the JWKS.
-CACHEABLE = {"Cache-Control": "public, max-age=300"}
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -118,8 +113,7 @@ async def token_request(request: Request, endpoint: str):
         return None, oauth_error(error), None
     data = dict(items)
     if not data.get("token"):
-        missing = oauth_answer(400, {"error": "invalid_request", "error_description": "Missing 'token'"}, [])
-        return None, missing, None
+        return None, oauth_error(InvalidRequestError("Missing 'token'")), None
     return client, data["token"], data.get("token_type_hint")
 
 
@@ -128,35 +122,3 @@ def oauth_request(request: Request, items: list[tuple[str, str]]) -> GatehouseRe
     # The issuer's URL, not the socket's: behind nginx the app sees plain HTTP.
     uri = settings.issuer + request.url.path
     return GatehouseRequest(request.method, uri, request.headers, items)
-
-
-def oauth_answer(status: int, body, headers, no_store: bool = True) -> Response:
-    merged = dict(headers or [])
-    if no_store:
-        merged.update(NO_STORE)
-    if isinstance(body, (dict, list)):
-        merged["Content-Type"] = "application/json"
-        body = json.dumps(body, separators=(",", ":"))
-    return Response(content=body or b"", status_code=status, headers=merged)
-
-
-def oauth_error(error: OAuth2Error) -> Response:
-    status, body, headers = error()
-    return oauth_answer(status, body, headers)
-
-
-def json_answer(data, status: int = 200, headers: dict | None = None) -> Response:
-    merged = {"Content-Type": "application/json"}
-    merged.update(headers or {})
-    return Response(json.dumps(data, separators=(",", ":"), default=str), status_code=status, headers=merged)
-
-
-def page(request: Request, name: str, status: int = 200, **context) -> Response:
-    context.setdefault("issuer", gh(request).settings.issuer)
-    response = templates.TemplateResponse(request, name, context, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def error_page(request: Request, title: str, message: str, status: int = 400) -> Response:
-    return page(request, "error.html", status=status, title=title, message=message)

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 
 from gatehouse.web import routes
-from gatehouse.web.common import json_answer
+from gatehouse.web.errors import server_error
 
 log = logging.getLogger("gatehouse")
 
@@ -75,6 +75,6 @@ class HotRoutes:
                     response = await route.endpoint(request)
                 except Exception:
                     log.exception("unhandled error")
-                    response = json_answer({"error": "server_error", "error_description": "internal error"}, 500)
+                    response = server_error()
                 return await response(scope, receive, send)
         return await self.app(scope, receive, send)

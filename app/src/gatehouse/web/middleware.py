@@ -4,7 +4,6 @@ request body limit (BodyLimit)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -14,6 +13,7 @@ from gatehouse.runtime import metrics
 from gatehouse.runtime.logs import request_id_var
 from gatehouse.store.database import connections_open
 from gatehouse.web import routes
+from gatehouse.web.errors import too_large_body
 
 access_log = logging.getLogger("gatehouse.access")
 
@@ -159,10 +159,7 @@ class BodyLimit:
 
 
 async def _too_large(send, limit: int) -> None:
-    body = json.dumps(
-        {"error": "invalid_request", "error_description": f"the request body is larger than {limit} bytes"},
-        separators=(",", ":"),
-    ).encode()
+    body = too_large_body(limit)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

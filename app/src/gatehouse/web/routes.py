@@ -23,6 +23,7 @@ OPENID_CONFIGURATION = "/.well-known/openid-configuration"
 OAUTH_METADATA = "/.well-known/oauth-authorization-server"
 
 HOME = "/"
+STATIC = "/static"
 LOGIN = "/login"
 LOGOUT = "/logout"
 

@@ -25,7 +25,8 @@ from gatehouse.crypto.passwords import off_loop
 from gatehouse.errors import GatehouseError, Invalid
 from gatehouse.web import routes
 from gatehouse.web.admin.principal import authenticate, check_csrf, needs
-from gatehouse.web.common import NO_STORE, gh, json_answer
+from gatehouse.web.answers import NO_STORE, json_answer
+from gatehouse.web.common import gh
 from gatehouse.web.errors import error_answer
 
 PREFIX = routes.ADMIN_API

@@ -41,7 +41,8 @@ from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
 from gatehouse.store.models import Session, User
 from gatehouse.web import routes
 from gatehouse.web.admin.api import ClientCreate, UserCreate
-from gatehouse.web.common import client_ip, gh, page, read_form
+from gatehouse.web.answers import page
+from gatehouse.web.common import client_ip, gh, read_form
 from gatehouse.web.errors import error_page_for
 from gatehouse.web.pages.login import LOCKED
 from gatehouse.web.session_cookie import current_session, safe_return_to, session_user

@@ -20,7 +20,8 @@ from starlette.responses import RedirectResponse
 from gatehouse.accounts import consents
 from gatehouse.runtime import metrics
 from gatehouse.web import routes
-from gatehouse.web.common import error_page, gh, oauth_answer, oauth_request, page, read_form
+from gatehouse.web.answers import error_page, oauth_answer, page
+from gatehouse.web.common import gh, oauth_request, read_form
 from gatehouse.web.session_cookie import current_session, session_user
 
 router = APIRouter(tags=["oauth"])

@@ -10,7 +10,8 @@ from starlette.responses import Response
 
 from gatehouse.oauth.metadata import metadata
 from gatehouse.web import routes
-from gatehouse.web.common import CACHEABLE, gh
+from gatehouse.web.answers import CACHEABLE
+from gatehouse.web.common import gh
 
 router = APIRouter(tags=["discovery"])
 

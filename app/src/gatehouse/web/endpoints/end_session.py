@@ -16,7 +16,8 @@ from starlette.responses import RedirectResponse
 
 from gatehouse.oauth import rp_logout
 from gatehouse.web import routes
-from gatehouse.web.common import client_ip, error_page, gh, page, read_form
+from gatehouse.web.answers import error_page, page
+from gatehouse.web.common import client_ip, gh, read_form
 from gatehouse.web.pages.logout import end_session
 from gatehouse.web.session_cookie import current_session, session_user
 

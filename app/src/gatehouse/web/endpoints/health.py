@@ -12,7 +12,8 @@ from gatehouse import __version__
 from gatehouse.errors import KeySetError
 from gatehouse.store.migrate import pending
 from gatehouse.web import routes
-from gatehouse.web.common import gh, json_answer
+from gatehouse.web.answers import json_answer
+from gatehouse.web.common import gh
 
 router = APIRouter(tags=["operations"])
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 
 from gatehouse.oauth.introspection import introspect
 from gatehouse.web import routes
-from gatehouse.web.common import form_body, gh, oauth_answer, token_request
+from gatehouse.web.answers import oauth_answer
+from gatehouse.web.common import form_body, gh, token_request
 
 router = APIRouter(tags=["oauth"])
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gatehouse.web import routes
-from gatehouse.web.common import CACHEABLE, gh
+from gatehouse.web.answers import CACHEABLE
+from gatehouse.web.common import gh
 
 router = APIRouter(tags=["discovery"])
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 
 from gatehouse.oauth.revocation import revoke
 from gatehouse.web import routes
-from gatehouse.web.common import form_body, gh, oauth_answer, token_request
+from gatehouse.web.answers import oauth_answer
+from gatehouse.web.common import form_body, gh, token_request
 
 router = APIRouter(tags=["oauth"])
 

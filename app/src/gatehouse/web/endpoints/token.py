@@ -7,7 +7,9 @@ from fastapi import APIRouter, Request
 
 from gatehouse.store.database import on_database_thread
 from gatehouse.web import routes
-from gatehouse.web.common import form_body, gh, oauth_answer, oauth_error, oauth_request, read_form, refuse_repeated
+from gatehouse.web.answers import oauth_answer
+from gatehouse.web.common import form_body, gh, oauth_request, read_form, refuse_repeated
+from gatehouse.web.errors import oauth_error
 
 router = APIRouter(tags=["oauth"])
 

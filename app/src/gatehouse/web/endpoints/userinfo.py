@@ -12,39 +12,34 @@ from gatehouse.oauth import bearer
 from gatehouse.oauth.claims import oidc_claims, user_id_of
 from gatehouse.store.models import User
 from gatehouse.web import routes
-from gatehouse.web.common import gh, json_answer
+from gatehouse.web.answers import json_answer
+from gatehouse.web.common import gh
+from gatehouse.web.errors import bearer_answer
 
 router = APIRouter(tags=["oauth"])
-
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _refuse(error: bearer.BearerError, body_error: str | None = None):
-    """RFC 6750 §3's answer; body_error names the body's error where the challenge has none (§3.1)."""
-    return json_answer(
-        {"error": body_error or error.error, "error_description": error.description},
-        status=error.status,
-        headers={**error.headers, **NO_STORE},
-    )
 
 
 def _userinfo(request: Request):
     try:
         token = bearer.token_from(request)
     except bearer.BearerError as error:
-        return _refuse(error)
+        return bearer_answer(error)
     if token is None:
-        return _refuse(bearer.BearerError(None, "a bearer token is required"), bearer.INVALID_TOKEN)
+        return bearer_answer(bearer.BearerError(None, "a bearer token is required"), bearer.INVALID_TOKEN)
     claims = bearer.live_access_token(gh(request).oauth, token)
     if claims is None:
-        return _refuse(bearer.BearerError(bearer.INVALID_TOKEN, "the access token is invalid, expired or revoked"))
+        return bearer_answer(
+            bearer.BearerError(bearer.INVALID_TOKEN, "the access token is invalid, expired or revoked")
+        )
     user_id = user_id_of(claims)
     if "openid" not in str(claims.get("scope", "")).split() or user_id is None or not claims.get("gid"):
-        return _refuse(bearer.BearerError(bearer.INSUFFICIENT_SCOPE, "the token lacks the openid scope of a user"))
+        return bearer_answer(
+            bearer.BearerError(bearer.INSUFFICIENT_SCOPE, "the token lacks the openid scope of a user")
+        )
     user = User.get_or_none((User.id == user_id) & (User.is_active == True))  # noqa: E712
     if user is None:
-        return _refuse(bearer.BearerError(bearer.INVALID_TOKEN, "the user of this token no longer exists"))
-    return json_answer(oidc_claims(user, claims["scope"]), headers=NO_STORE)
+        return bearer_answer(bearer.BearerError(bearer.INVALID_TOKEN, "the user of this token no longer exists"))
+    return json_answer(oidc_claims(user, claims["scope"]), headers={"Cache-Control": "no-store"})
 
 
 @router.get(routes.USERINFO, summary="OpenID Connect UserInfo")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from gatehouse.web import routes
-from gatehouse.web.common import page
+from gatehouse.web.answers import page
 from gatehouse.web.session_cookie import current_session, session_user
 
 router = APIRouter(include_in_schema=False)

@@ -13,7 +13,8 @@ from gatehouse.crypto.passwords import burn_password_check, hash_password, needs
 from gatehouse.runtime import audit, metrics
 from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
 from gatehouse.web import routes
-from gatehouse.web.common import client_ip, gh, page, read_form
+from gatehouse.web.answers import page
+from gatehouse.web.common import client_ip, gh, read_form
 from gatehouse.web.session_cookie import ensure_session, safe_return_to, set_cookie
 
 router = APIRouter(include_in_schema=False)

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request
 
 from gatehouse.runtime import audit
 from gatehouse.web import routes
-from gatehouse.web.common import client_ip, gh, page, read_form
+from gatehouse.web.answers import page
+from gatehouse.web.common import client_ip, gh, read_form
 from gatehouse.web.session_cookie import clear_cookie, current_session, ensure_session, session_user, set_cookie
 
 router = APIRouter(include_in_schema=False)
