@@ -166,6 +166,13 @@ def admin_user(state):
     return create_user("root-admin", PASSWORD, email="admin@example.test", admin=True)
 
 
+@pytest.fixture
+def admin_session(http, admin_user):
+    """Signed in as an admin through /login; returns the session's CSRF token (for the portal and X-CSRF-Token)."""
+    assert login(http, "root-admin", return_to="/admin/").status_code == 303
+    return csrf_of(http.get("/admin/users").text)
+
+
 def register(**overrides):
     values = {
         "client_id": "webapp",

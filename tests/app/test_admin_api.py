@@ -3,83 +3,18 @@
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
-from conftest import ISSUER, PASSWORD, REDIRECT, basic, csrf_of, get_code, login, redeem, register
-from gatehouse.accounts.actor import ADMIN_PERMISSIONS
+from conftest import PASSWORD, REDIRECT, basic, csrf_of, get_code, login, redeem, register
 from gatehouse.accounts.roles import ensure_admin_role
-from gatehouse.oauth import access_token as access_tokens
 from gatehouse.oauth import id_token as id_tokens
-from gatehouse.oauth.admin_resource import admin_audience
-from gatehouse.store.models import AuditLog, Client, Permission, Role, RolePermission, Session, User, UserRole
-
-API = "/api/v2/admin"
-
-
-ADMIN_CLIENT = "admin-cli"
-
-
-def admin_client():
-    """The site's admin client (the role bootstraps one: gatehouse-admin), registered once per test."""
-    if Client.get_or_none(Client.client_id == ADMIN_CLIENT) is None:
-        register(
-            client_id=ADMIN_CLIENT,
-            name="Admin CLI",
-            is_admin=True,
-            redirect_uris=[REDIRECT],
-            scope="openid admin offline_access",
-        )
-    return ADMIN_CLIENT
-
-
-def token_for(state, user, client_id=None, scope="admin"):
-    """A user access token minted the way the token endpoint mints one; by default for the admin API
-    (an admin client, scope admin: audience the admin API, roles and permissions claims)."""
-    client_id = client_id or admin_client()
-    grant = state.tokens.new_grant(client_id, user.id, scope, int(time.time()))
-    issued = state.tokens.for_user(
-        grant_type="authorization_code",
-        client=SimpleNamespace(client_id=client_id),
-        user=user,
-        grant=grant,
-        scope=scope,
-        include_refresh=False,
-        include_id_token=False,
-    )
-    return issued["access_token"]
-
-
-def signed_admin_token(state, user, **claims) -> str:
-    """A token signed by the server, shaped as for the admin API unless `claims` say otherwise
-    (to forge one that breaks a single rule)."""
-    values = {
-        "client_id": admin_client(),
-        "subject": str(user.id),
-        "scope": "admin",
-        "ttl": 60,
-        "audience": admin_audience(ISSUER),
-        "roles": ["admin"],
-        "permissions": ADMIN_PERMISSIONS,
-    }
-    values.update(claims)
-    return access_tokens.issue(state.tokens.signer, **values)[0]
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
+from gatehouse.store.models import AuditLog, Client, Permission, Role, Session, User, UserRole
+from helpers import ADMIN_CLIENT, API, auth, role_with, signed_admin_token, token_for
 
 
 @pytest.fixture
 def admin(state, admin_user):
     return auth(token_for(state, admin_user))
-
-
-def role_with(name, *permissions):
-    role = Role.create(name=name)
-    for permission in permissions:
-        RolePermission.create(role=role, permission=Permission.get_or_create(name=permission)[0])
-    return role
 
 
 def audit_events(event):

@@ -35,9 +35,7 @@ from gatehouse.accounts.roles import ensure_admin_role
 from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.oauth.admin_resource import admin_audience
 from gatehouse.store.models import Client, Consent, Grant, Session, User, UserRole
-from test_admin_api import ADMIN_CLIENT, API, admin_client, auth, role_with, signed_admin_token, token_for
-
-INTROSPECT = "/api/v2/oauth/introspect"
+from helpers import ADMIN_CLIENT, API, admin_client, auth, role_with, signed_admin_token, token_for
 
 
 def user_with(name, *permissions):

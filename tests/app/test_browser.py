@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import threading
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -20,6 +19,7 @@ import pytest
 from conftest import PASSWORD, pkce_pair, register, serving
 from gatehouse.accounts.actor import REAUTHENTICATE_AFTER
 from gatehouse.store.models import Session, User
+from helpers import free_port
 from joserfc import jwk, jwt
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,12 +36,6 @@ CHROMIUM_ARGS = [
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent (apt-get install chromium; CI installs it)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import time
@@ -20,6 +19,7 @@ from conftest import GATEHOUSE, MYSQL_URL, basic, run_cli
 from gatehouse.store.database import open_database
 from gatehouse.store.migrate import SchemaMigration
 from gatehouse.store.models import ALL_MODELS, AuditLog, AuthorizationCode, Client, Session, User, UserRole
+from helpers import free_port
 
 
 @pytest.fixture
@@ -43,12 +43,6 @@ def fresh_db(env):
         database.execute_sql("SET FOREIGN_KEY_CHECKS=1")
         database.close()
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # migrate --------------------------------------------------------------------

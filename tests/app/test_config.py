@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 from gatehouse.errors import ConfigError
 from gatehouse.settings import Settings, load_settings
+from helpers import ADMIN_LIMIT, LIMIT
 
-# Required, with no default (test_resource_limits_and_sessions.py checks that it is).
+# Required, with no default (test_sessions.py checks that it is).
 SECRET = {"SESSION_SECRET": "x" * 32}
 
 # Defaults -------------------------------------------------------------------
@@ -63,6 +64,13 @@ def test_an_empty_value_means_the_default(name):
 def test_an_empty_issuer_or_database_url_is_an_error_not_the_development_default(name):
     with pytest.raises(ConfigError, match=name):
         load_settings({name: ""})
+
+
+def test_the_new_settings_have_sensible_defaults(env):
+    settings = load_settings(env)
+    assert settings.max_request_body_bytes == LIMIT
+    assert settings.admin_max_request_body_bytes == ADMIN_LIMIT
+    assert settings.session_idle_timeout == 1800
 
 
 # Values that are accepted ------------------------------------------------------
@@ -170,6 +178,22 @@ def test_a_bad_value_is_a_config_error_naming_the_variable(name, value):
     with pytest.raises(ConfigError) as raised:
         load_settings({name: value})
     assert name in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("MAX_REQUEST_BODY_BYTES", "100"),
+        ("MAX_REQUEST_BODY_BYTES", "lots"),
+        ("ADMIN_MAX_REQUEST_BODY_BYTES", "0"),
+        ("SESSION_IDLE_TIMEOUT", "-1"),
+        ("SESSION_IDLE_TIMEOUT", "30"),
+        ("SESSION_COOKIE_NAME", "__Host-gatehouse"),
+    ],
+)
+def test_a_bad_new_setting_is_a_config_error_naming_it(env, name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**env, name: value})
 
 
 def test_config_error_is_a_value_error():

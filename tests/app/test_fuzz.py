@@ -591,7 +591,7 @@ admin_body = st.one_of(
 
 @pytest.fixture
 def admin_token(state, admin_user):
-    from test_admin_api import token_for
+    from helpers import token_for
 
     return token_for(state, admin_user)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import basic
-
-TOKEN = "/api/v2/oauth/token"
+from helpers import TOKEN
 
 
 @pytest.mark.parametrize("path", [TOKEN, "/api/v2/oauth/introspect", "/api/v2/oauth/revoke"])

@@ -1,5 +1,6 @@
-"""Login lockout under concurrency, lockout as a denial of service, and the
-client's address behind the site's proxies (security issue: lockout).
+"""Login lockout: failed sign-ins lock, under concurrency too, without making
+lockout a denial of service, keyed by the client's address behind the site's
+proxies.
 
 What locks is a pair (account, source address): its attempts are spent
 before the password is checked, so parallel attempts cannot outrun the
@@ -22,16 +23,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ISSUER, PASSWORD, REDIS_URL, csrf_of
+from conftest import ISSUER, PASSWORD, REDIS_URL, csrf_of, login
 from fastapi.testclient import TestClient
+from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.crypto.passwords import burn_password_check, verify_password
 from gatehouse.errors import ConfigError
 from gatehouse.runtime.ratelimit import LockoutPolicy, address_key
 from gatehouse.settings import load_settings
 from gatehouse.store.models import AuditLog
 from gatehouse.web.pages import login as login_module
+from helpers import away_from_a_window_edge, signed_in
 from prometheus_client import REGISTRY
-from test_security import LOCKED, away_from_a_window_edge, signed_in
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "perf"))
 from appserver import AppServer, free_port  # noqa: E402 - the real server, as tests/perf runs it
@@ -39,6 +41,8 @@ from appserver import AppServer, free_port  # noqa: E402 - the real server, as t
 PROXY = "10.0.0.11"
 STRANGER = "203.0.113.66"
 OWNER = "198.51.100.23"
+
+LOCKED = "Too many failed sign-in attempts"
 
 
 def events(event: str, **details) -> list[AuditLog]:
@@ -127,6 +131,83 @@ def held_checks(monkeypatch):
     monkeypatch.setattr(login_module, "off_loop", held)
     yield started, released.add
     released.add(None)
+
+
+# Failures lock the account ----------------------------------------------------
+
+
+def test_five_failures_lock_the_account_even_with_the_right_password(http, user):
+    for _ in range(4):
+        assert login(http, password="wrong password").status_code == 401
+    locking = login(http, password="wrong password")
+    assert locking.status_code == 429 and LOCKED in locking.text
+    refused = login(http)
+    assert refused.status_code == 429 and LOCKED in refused.text
+    assert "location" not in refused.headers
+    assert not signed_in(user)
+
+
+@pytest.mark.parametrize("env", [{"LOGIN_MAX_FAILURES": "2", "LOGIN_LOCKOUT_SECONDS": "3"}], indirect=True)
+def test_lockout_threshold_and_duration_are_configurable(http, user):
+    for _ in range(2):
+        login(http, password="wrong password")
+    locked_by = time.monotonic()  # the lock was set before this instant
+    assert login(http).status_code == 429
+    time.sleep(max(0.0, locked_by + 3.2 - time.monotonic()))
+    assert login(http).status_code == 303
+    assert signed_in(user)
+
+
+def test_success_before_the_threshold_resets_the_failure_count(http, user):
+    for _ in range(4):
+        login(http, password="wrong password")
+    assert login(http).status_code == 303
+    for _ in range(4):
+        login(http, password="wrong password")
+    assert login(http).status_code == 303
+
+
+def test_lockout_ignores_the_case_of_the_username(http, user):
+    for _ in range(5):
+        login(http, username="ALICE", password="wrong password")
+    assert login(http).status_code == 429
+
+
+def test_lockout_folds_case_by_the_rule_sign_in_uses(http, state):
+    """Lockout counters are keyed by username_key: what locks an account is what signs in as it."""
+    strasse = create_user("Straße", PASSWORD)
+    for _ in range(5):
+        login(http, username="STRASSE", password="wrong password")
+    assert login(http, username="straße").status_code == 429
+    assert not signed_in(strasse)
+
+
+def test_locking_a_username_leaves_its_accented_twin_open(http, state):
+    create_user("jose", PASSWORD)
+    accented = create_user("José", PASSWORD)
+    for _ in range(5):
+        login(http, username="jose", password="wrong password")
+    assert login(http, username="JOSE").status_code == 429
+    assert login(http, username="josé").status_code == 303
+    assert signed_in(accented)
+
+
+def test_unknown_and_known_usernames_fail_and_lock_alike(http, user):
+    unknown = login(http, username="nobody", password="wrong password")
+    known = login(http, username="alice", password="wrong password")
+    assert unknown.status_code == known.status_code == 401
+    assert "Invalid username or password." in unknown.text and "Invalid username or password." in known.text
+    for _ in range(4):
+        login(http, username="nobody", password="wrong password")
+    assert login(http, username="nobody", password="anything at all").status_code == 429
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis (the MariaDB + Redis run)")
+def test_lockout_is_shared_by_every_process_through_redis(http, second_app, user):
+    for _ in range(5):
+        login(http, password="wrong password")
+    refused = login(second_app)
+    assert refused.status_code == 429 and LOCKED in refused.text
 
 
 # Concurrency ----------------------------------------------------------------

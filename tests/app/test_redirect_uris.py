@@ -19,7 +19,7 @@ import subprocess
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from conftest import authorize_params, csrf_of, get_code, login, pkce_pair, redeem, register
+from conftest import REDIRECT, authorize_params, csrf_of, get_code, login, pkce_pair, redeem, register
 from gatehouse import errors
 from gatehouse.accounts import clients as clients_admin
 from gatehouse.accounts.actor import SYSTEM
@@ -27,9 +27,8 @@ from gatehouse.accounts.clients import ClientError
 from gatehouse.oauth import redirect_uris
 from gatehouse.oauth.clients import redirect_uri_matches
 from gatehouse.store.models import Client
+from helpers import AUTHORIZE, LOGOUT
 
-AUTHORIZE = "/api/v2/oauth/authorize"
-LOGOUT = "/api/v2/oauth/logout"
 NATIVE_URIS = ["http://127.0.0.1:9999/callback", "http://[::1]:9999/callback", "http://localhost:9999/callback"]
 
 # Each class: URIs that the urlsplit-based checks let through (at the request, against a registered
@@ -378,7 +377,41 @@ def test_well_formed_redirect_uris_are_accepted_at_registration(state, uri):
     clients_admin.validate(False, [uri], [uri], ["authorization_code"], "openid")
 
 
+# Exact matching against the registered URIs ----------------------------------------------------
+
+
+def test_unregistered_redirect_uri_shows_error_page_without_redirect(http, user, webapp):
+    login(http)
+    _, challenge = pkce_pair()
+    params = authorize_params("webapp", challenge, redirect_uri="https://evil.example/callback")
+    response = http.get("/api/v2/oauth/authorize", params=params)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_redirect_uri_prefix_does_not_match(http, user, webapp):
+    login(http)
+    _, challenge = pkce_pair()
+    params = authorize_params("webapp", challenge, redirect_uri=REDIRECT + "/extra")
+    response = http.get("/api/v2/oauth/authorize", params=params)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_non_loopback_redirect_uri_may_not_differ_in_port(http, user, webapp):
+    login(http)
+    _, challenge = pkce_pair()
+    params = authorize_params("webapp", challenge, redirect_uri="https://app.example.test:8443/callback")
+    assert http.get("/api/v2/oauth/authorize", params=params).status_code == 400
+
+
 # The loopback port exception (RFC 8252 §7.3) -------------------------------------------------------
+
+
+def test_loopback_redirect_uri_may_differ_in_port(http, user, spa):
+    code, verifier, query = get_code(http, "spa", redirect_uri="http://127.0.0.1:53117/callback")
+    response = redeem(http, code, verifier, spa, redirect_uri="http://127.0.0.1:53117/callback")
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("uri", ["http://127.0.0.1:53117/callback", "http://[::1]:53117/callback"])

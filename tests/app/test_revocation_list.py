@@ -10,10 +10,7 @@ import time
 import pytest
 from conftest import REDIS_URL, basic, get_code, redeem
 from gatehouse.store.models import Revocation
-
-INTROSPECT = "/api/v2/oauth/introspect"
-REVOKE = "/api/v2/oauth/revoke"
-TOKEN = "/api/v2/oauth/token"
+from helpers import INTROSPECT, REVOKE, TOKEN
 
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs Redis (GATEHOUSE_TEST_REDIS_URL)")
 

@@ -9,13 +9,10 @@ from conftest import PASSWORD, get_code, login, redeem
 from gatehouse import errors
 from gatehouse.accounts.users import UserError, username_key
 from gatehouse.accounts.users import create_user_as_system as create_user
-from gatehouse.store.models import Session, User
+from gatehouse.store.models import User
+from helpers import signed_in
 
 OTHER_PASSWORD = "another long passphrase"
-
-
-def signed_in(user) -> bool:
-    return Session.select().where(Session.user_id == user.id).exists()
 
 
 @pytest.mark.parametrize("typed", ["alice", "ALICE", "Alice", "ａｌｉｃｅ"])  # the last is full-width

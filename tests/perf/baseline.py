@@ -76,7 +76,8 @@ def main() -> None:
         "algorithm": keys.active.alg,
         "sign_raw": timed(_raw_signer(keys.active), seconds),
         "access_token": timed(
-            lambda: access_token.issue(signer, client_id="c", subject="c", scope="api:read api:write", ttl=3600), seconds
+            lambda: access_token.issue(signer, client_id="c", subject="c", scope="api:read api:write", ttl=3600),
+            seconds,
         ),
         "verify_token": timed(lambda: signer.verify(token, typ="at+jwt"), seconds / 2),
     }

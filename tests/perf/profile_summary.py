@@ -64,7 +64,10 @@ BREAKDOWN = [
     ("event loop in C (uvloop I/O, httptools) or idle", idle_loop),
     ("request in the ASGI stack (uvicorn → FastAPI → Gatehouse)", has("run_asgi")),
     ("  Gatehouse RequestMiddleware and below", has("RequestMiddleware.__call__")),
-    ("    endpoint function", has("token (gatehouse/web/endpoints/token.py)", "introspection (gatehouse/web/endpoints/introspection.py)")),
+    (
+        "    endpoint function",
+        has("token (gatehouse/web/endpoints/token.py)", "introspection (gatehouse/web/endpoints/introspection.py)"),
+    ),
     ("      read_form (body, parse_qsl)", has("read_form (gatehouse/")),
     ("      rate limiter (Limiter.hit, Redis INCR+EXPIRE)", has("Limiter.hit")),
     ("        of which socket send/wait, Redis", waiting("Limiter.hit")),
@@ -73,7 +76,10 @@ BREAKDOWN = [
     ("        of which the RSA/EC signature", has("_RSAAlgModel.sign", "_ECAlgModel.sign", "OKPAlgModel.sign")),
     ("      JWT verification (TokenSigner.verify)", has("TokenSigner.verify")),
     ("      revocation lookup (TokenService.is_revoked)", has("TokenService.is_revoked")),
-    ("      audit row INSERT (audit.record → AuditLog.create)", adjacent("record (gatehouse/runtime/audit.py", "create")),
+    (
+        "      audit row INSERT (audit.record → AuditLog.create)",
+        adjacent("record (gatehouse/runtime/audit.py", "create"),
+    ),
     ("        of which socket send/wait, MariaDB", waiting("record (gatehouse/runtime/audit.py")),
     ("      audit log line (audit.record → log.info)", adjacent("record (gatehouse/runtime/audit.py", "Logger.info")),
     ("      response (oauth_answer, json.dumps)", has("oauth_answer (gatehouse/")),

@@ -1,11 +1,11 @@
-"""Refresh tokens (RFC 6749 §6, RFC 9700 §4.14, OAuth 2.1 §4.3)."""
+"""Refresh tokens (RFC 6749 §6, RFC 9700 §4.14, OAuth 2.1 §4.3), and the roles
+and permissions a refreshed admin API token carries."""
 
 from __future__ import annotations
 
 from conftest import ISSUER, REDIRECT, basic, get_code, redeem, register
 from gatehouse.oauth.admin_resource import admin_audience
-
-TOKEN = "/api/v2/oauth/token"
+from helpers import TOKEN
 
 
 def _tokens(http, webapp, scope="openid profile email offline_access"):

@@ -1,8 +1,9 @@
-"""RP-initiated logout may also end what the user gave the client that asked.
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the session ends,
+and the user goes back only to a registered post_logout_redirect_uri.
 
-The confirmation page offers it with a second button (the default one signs
-out only); choosing it revokes every grant
-the signed-in user gave that client, so its refresh tokens fail and its
+The confirmation page may also end what the user gave the client that asked,
+with a second button (the default one signs out only); choosing it revokes every
+grant the signed-in user gave that client, so its refresh tokens fail and its
 access tokens are inactive, and it is audited.
 """
 
@@ -10,20 +11,70 @@ from __future__ import annotations
 
 import re
 
-from conftest import PASSWORD, basic, csrf_of, get_code, login, redeem
+from conftest import PASSWORD, authorize_params, basic, csrf_of, get_code, login, pkce_pair, redeem
 from gatehouse.accounts.users import create_user_as_system as create_user
 from gatehouse.store.models import AuditLog, Consent
+from helpers import INTROSPECT, LOGOUT, TOKEN, _tokens
 
-LOGOUT = "/api/v2/oauth/logout"
-INTROSPECT = "/api/v2/oauth/introspect"
-TOKEN = "/api/v2/oauth/token"
 BYE = "https://app.example.test/bye"
+
+
 BUTTONS = re.compile(r"<button[^>]*>[^<]*</button>")
 
 
-def _tokens(http, webapp):
-    code, verifier, _ = get_code(http)  # leaves alice signed in
-    return redeem(http, code, verifier, webapp).json()
+def _id_token(http, webapp):
+    code, verifier, _ = get_code(http)
+    return redeem(http, code, verifier, webapp).json()["id_token"]
+
+
+def test_logout_redirects_to_registered_post_logout_uri_with_state(http, user, webapp):
+    id_token = _id_token(http, webapp)
+    response = http.get(
+        LOGOUT,
+        params={"id_token_hint": id_token, "post_logout_redirect_uri": "https://app.example.test/bye", "state": "s1"},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "https://app.example.test/bye?state=s1"
+    assert http.get("/").text.count("Sign in") >= 1  # the session is gone
+
+
+def test_logout_never_redirects_to_an_unregistered_uri(http, user, webapp):
+    id_token = _id_token(http, webapp)
+    response = http.get(LOGOUT, params={"id_token_hint": id_token, "post_logout_redirect_uri": "https://evil.example/"})
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_logout_without_hint_asks_the_user_to_confirm(http, user, webapp):
+    login(http)
+    response = http.get(
+        LOGOUT, params={"client_id": "webapp", "post_logout_redirect_uri": "https://app.example.test/bye"}
+    )
+    assert response.status_code == 200
+    assert "Sign out" in response.text
+    confirmed = http.post(
+        LOGOUT,
+        data={
+            "csrf_token": csrf_of(response.text),
+            "confirm": "yes",
+            "client_id": "webapp",
+            "post_logout_redirect_uri": "https://app.example.test/bye",
+        },
+    )
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == "https://app.example.test/bye"
+
+
+def test_logout_ends_the_session_so_authorize_asks_to_log_in_again(http, user, webapp):
+    id_token = _id_token(http, webapp)
+    http.get(LOGOUT, params={"id_token_hint": id_token})
+    _, challenge = pkce_pair()
+    response = http.get("/api/v2/oauth/authorize", params=authorize_params("webapp", challenge))
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+
+
+# Revoking what the user gave the client -----------------------------------
 
 
 def _confirm_page(http, **params):

@@ -1,34 +1,23 @@
-"""Storage upkeep (issue §4): versioned migrations with a `schema_migrations`
-table, and `cleanup` deleting what has expired in small batches."""
+"""Versioned migrations (issue §4) and their `schema_migrations` table: each
+applied once and in order, rolled back when it fails; a database upgraded from
+an earlier schema ends up as a fresh one."""
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import time
 
 import peewee
 import pytest
-from conftest import MYSQL_URL, basic, get_code, redeem
+from conftest import MYSQL_URL
 from gatehouse.accounts.users import find_for_login, username_key
 from gatehouse.errors import MigrationError
 from gatehouse.store import migrate as migrations
-from gatehouse.store.cleanup import AUDIT_RETENTION_DAYS, cleanup
 from gatehouse.store.database import open_database
 from gatehouse.store.migrate import SchemaMigration, applied, available, migrate, pending
-from gatehouse.store.models import (
-    ALL_MODELS,
-    AuditLog,
-    AuthorizationCode,
-    Grant,
-    RefreshToken,
-    Revocation,
-    Role,
-    Session,
-    User,
-    UserRole,
-)
+from gatehouse.store.models import ALL_MODELS, Role, User, UserRole
+from helpers import NOW
 
 
 def drop_every_table(database) -> None:
@@ -58,9 +47,12 @@ def extra_migrations(tmp_path, monkeypatch):
     return directory
 
 
-# Migrations -------------------------------------------------------------------
+# Migrations ---------------------------------------------------------------
+
 
 MIGRATIONS = ["0001_initial", "0002_username_key", "0003_security"]
+
+
 AFTER_V1 = MIGRATIONS[1:]
 
 
@@ -122,7 +114,8 @@ def test_a_migration_without_up_is_refused(fresh_db, extra_migrations):
     assert applied() == set(MIGRATIONS)
 
 
-# Usernames told apart by their key (0002_username_key) -----------------------------
+# Usernames told apart by their key (0002_username_key) ---------------------
+
 
 # Usernames differing only in case that version 1 let in: SQLite compared
 # bytes, and MariaDB's utf8mb4 _ci collations predate Cherokee's small
@@ -260,131 +253,7 @@ def test_migration_finishes_a_run_that_stopped_half_way(fresh_db, version_1):
     assert find_for_login("alice").id == alice
 
 
-# Cleanup ----------------------------------------------------------------------
-
-NOW = 2_000_000_000
-
-
-def _code(index: int, expires_at: int) -> None:
-    AuthorizationCode.create(
-        code_digest=f"{index:064d}",
-        grant_id="g",
-        client_id="webapp",
-        user_id=1,
-        redirect_uri="",
-        scope="openid",
-        code_challenge="c",
-        code_challenge_method="S256",
-        auth_time=NOW,
-        expires_at=expires_at,
-    )
-
-
-def _refresh(index: int, expires_at: int) -> None:
-    RefreshToken.create(
-        token_digest=f"{index:064d}",
-        grant_id="g",
-        client_id="webapp",
-        user_id=1,
-        scope="openid",
-        issued_at=NOW - 100,
-        expires_at=expires_at,
-    )
-
-
-def _grant(index: int, expires_at: int) -> None:
-    Grant.create(
-        id=f"grant-{index}",
-        client_id="webapp",
-        user_id=1,
-        scope="openid",
-        auth_time=NOW,
-        created_at=NOW - 100,
-        expires_at=expires_at,
-    )
-
-
-def _revocation(index: int, expires_at: int) -> None:
-    Revocation.create(id=f"jti-{index}", expires_at=expires_at)
-
-
-def _session(index: int, expires_at: int) -> None:
-    Session.create(id=f"{index:064d}", csrf_token="c", created_at=NOW - 100, expires_at=expires_at)
-
-
-KINDS = {
-    "authorization_codes": (AuthorizationCode, _code),
-    "refresh_tokens": (RefreshToken, _refresh),
-    "grants": (Grant, _grant),
-    "revocations": (Revocation, _revocation),
-    "sessions": (Session, _session),
-}
-
-
-@pytest.fixture
-def rows(state):
-    """Per kind: 5 expired rows and 2 live ones, one of them expiring at this very second."""
-    for _, create in KINDS.values():
-        for index in range(5):
-            create(index, NOW - 1 - index)
-        create(10, NOW)  # still live: cleanup deletes expires_at < now
-        create(11, NOW + 3600)
-
-
-def test_cleanup_deletes_expired_rows_and_keeps_live_ones(rows):
-    counts = cleanup(batch_size=2, now=NOW)
-    for name, (model, _) in KINDS.items():
-        assert counts[name] == 5, name
-        assert model.select().count() == 2, name
-
-
-def test_cleanup_a_second_time_finds_nothing(rows):
-    cleanup(now=NOW)
-    assert set(cleanup(now=NOW).values()) == {0}
-
-
-@pytest.fixture
-def sql_log():
-    statements: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record):
-            message = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
-            statements.append(message)
-
-    logger = logging.getLogger("peewee")
-    handler, level = Capture(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield statements
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-
-
-def test_cleanup_deletes_in_small_batches(rows, sql_log):
-    cleanup(batch_size=2, now=NOW)
-    deletes = [s for s in sql_log if s.startswith("DELETE") and "authorization_codes" in s]
-    assert len(deletes) == 3  # 5 expired rows, 2 per statement
-
-
-def test_cleanup_removes_audit_logs_only_after_the_retention(state):
-    day = 86400
-    for age_days in (AUDIT_RETENTION_DAYS + 1, AUDIT_RETENTION_DAYS - 1, 0):
-        AuditLog.create(created_at=NOW - age_days * day, event="login.failed", details="{}")
-    assert cleanup(now=NOW)["audit_logs"] == 1
-    assert AuditLog.select().count() == 2
-
-
-def test_revocation_outlives_cleanup_until_the_token_expires(http, state, user, webapp):
-    code, verifier, _ = get_code(http)
-    access = redeem(http, code, verifier, webapp).json()["access_token"]
-    http.post("/api/v2/oauth/revoke", data={"token": access}, headers=basic(*webapp))
-    cleanup()
-    introspected = http.post("/api/v2/oauth/introspect", data={"token": access}, headers=basic(*webapp))
-    assert introspected.json() == {"active": False}
-
-
-# The security review's schema (0003_security) --------------------------------------------
+# The security review's schema (0003_security) ------------------------------
 
 
 @pytest.fixture
@@ -473,18 +342,3 @@ def test_0003_finishes_a_run_that_stopped_half_way(fresh_db, version_2):
     assert migrate() == ["0003_security"]
     if not MYSQL_URL:  # MariaDB: the half-made column's type differs from a fresh one's (TINYINT vs INT)
         assert schema(fresh_db).keys() == finished.keys()
-
-
-def test_cleanup_deletes_sessions_idle_longer_than_the_idle_timeout(state):
-    def session(name, last_seen_at, created_at=NOW - 7200):
-        Session.create(id=name, csrf_token="c", created_at=created_at, expires_at=NOW + 3600, last_seen_at=last_seen_at)
-
-    session("idle", NOW - 1801)
-    session("in-use", NOW - 60)
-    session("never-seen-old", None)
-    session("never-seen-new", None, created_at=NOW - 10)
-    assert cleanup(now=NOW, session_idle_timeout=1800)["sessions"] == 2
-    assert sorted(s.id for s in Session.select()) == ["in-use", "never-seen-new"]
-    # Without an idle timeout only the absolute lifetime counts.
-    session("idle", NOW - 99999)
-    assert cleanup(now=NOW)["sessions"] == 0

@@ -1,16 +1,11 @@
-"""Introspection (RFC 7662) and revocation (RFC 7009)."""
+"""Token introspection (RFC 7662): what is active, and who may learn it (§4):
+`active: true` only to the token's own client or to a resource server in its
+`aud`; anyone else learns `{"active": false}`."""
 
 from __future__ import annotations
 
 from conftest import basic, get_code, redeem
-
-INTROSPECT = "/api/v2/oauth/introspect"
-REVOKE = "/api/v2/oauth/revoke"
-TOKEN = "/api/v2/oauth/token"
-
-
-def _cc_token(http, client):
-    return http.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic(*client)).json()["access_token"]
+from helpers import INTROSPECT, _cc_token, _introspect, _resource_server, _signed_for, _user_tokens
 
 
 def test_introspection_of_a_valid_access_token_is_active(http, service):
@@ -72,36 +67,38 @@ def test_introspection_without_token_is_invalid_request(http, service):
     assert response.json()["error"] == "invalid_request"
 
 
-def test_revoked_access_token_is_inactive(http, service):
-    token = _cc_token(http, service)
-    assert http.post(REVOKE, data={"token": token}, headers=basic(*service)).status_code == 200
-    assert http.post(INTROSPECT, data={"token": token}, headers=basic(*service)).json() == {"active": False}
+# Only the token's client or audience learns that it is active (§4) ----------
 
 
-def test_revoking_an_unknown_token_returns_200(http, service):
-    response = http.post(REVOKE, data={"token": "never-issued"}, headers=basic(*service))
-    assert response.status_code == 200
+def test_introspection_of_another_clients_access_token_is_inactive(http, user, webapp, service):
+    tokens = _user_tokens(http, webapp)
+    assert _introspect(http, tokens["access_token"], service) == {"active": False}
+    assert _introspect(http, tokens["access_token"], webapp)["active"] is True
+    cc_token = _cc_token(http, service)
+    assert _introspect(http, cc_token, webapp) == {"active": False}
+    assert _introspect(http, cc_token, service)["active"] is True
 
 
-def test_revocation_requires_client_authentication(http, service):
-    token = _cc_token(http, service)
-    assert http.post(REVOKE, data={"token": token}).status_code == 401
+def test_introspection_by_a_resource_server_in_the_audience_is_active(http, state, service):
+    api = _resource_server(state)
+    for audience in ("orders-api", ["service", "orders-api"]):
+        token = _signed_for(state, "service", audience)
+        result = _introspect(http, token, api)
+        assert result["active"] is True
+        assert result["client_id"] == "service"
+        assert result["aud"] == audience
 
 
-def test_a_client_cannot_revoke_another_clients_token(http, service, webapp):
-    token = _cc_token(http, service)
-    assert http.post(REVOKE, data={"token": token}, headers=basic(*webapp)).status_code == 200
-    assert http.post(INTROSPECT, data={"token": token}, headers=basic(*service)).json()["active"] is True
+def test_introspection_by_a_resource_server_not_in_the_audience_is_inactive(http, state, service, webapp):
+    _resource_server(state)
+    token = _signed_for(state, "service", "orders-api")
+    assert _introspect(http, token, webapp) == {"active": False}
 
 
-def test_revoking_a_refresh_token_revokes_its_access_tokens(http, user, webapp):
-    code, verifier, _ = get_code(http)
-    tokens = redeem(http, code, verifier, webapp).json()
-    http.post(REVOKE, data={"token": tokens["refresh_token"]}, headers=basic(*webapp))
-    assert http.post(INTROSPECT, data={"token": tokens["access_token"]}, headers=basic(*webapp)).json() == {
-        "active": False
-    }
-    refreshed = http.post(
-        TOKEN, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, headers=basic(*webapp)
-    )
-    assert refreshed.json()["error"] == "invalid_grant"
+def test_introspection_of_another_clients_refresh_token_is_inactive(http, state, user, webapp, service):
+    tokens = _user_tokens(http, webapp)
+    api = _resource_server(state)
+    for caller in (service, api):
+        for hint in ({}, {"token_type_hint": "refresh_token"}):
+            assert _introspect(http, tokens["refresh_token"], caller, **hint) == {"active": False}
+    assert _introspect(http, tokens["refresh_token"], webapp)["active"] is True
