@@ -31,10 +31,10 @@ services-stop: ## stop the test MariaDB and Redis
 	tests/services/stop.sh
 
 test-app-sqlite: venv
-	$(BIN)/pytest -q tests/app
+	$(BIN)/pytest -q tests/core tests/app
 
 test-app-mysql: venv services
-	source .lab/services.env && $(BIN)/pytest -q tests/app
+	source .lab/services.env && $(BIN)/pytest -q tests/core tests/app
 
 test-app: test-app-sqlite test-app-mysql ## the server's tests, on SQLite and on MariaDB + Redis
 
@@ -81,7 +81,7 @@ WHEELHOUSE_ARCH ?= x86_64
 WHEELHOUSE_GLIBC ?= 2.34
 
 wheelhouse: venv ## build $(WHEELHOUSE)/: the app's wheel + pinned dependencies for the hosts
-	$(PY) roles/gatehouse/scripts/build-wheelhouse.py --app app --output $(WHEELHOUSE) \
+	$(PY) app/scripts/build-wheelhouse.py --app app --output $(WHEELHOUSE) \
 	  --python $(WHEELHOUSE_PYTHON) --arch $(WHEELHOUSE_ARCH) --glibc $(WHEELHOUSE_GLIBC)
 
 up: venv wheelhouse ## start the lab containers, run site.yml and verify.yml, print the issuer URL

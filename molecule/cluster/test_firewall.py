@@ -18,6 +18,10 @@ RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 ALL = RUNNER.get_hosts("all")
 
 
+# The app's port: the scenario moves it (gatehouse_port), the firewall must follow.
+APP_PORT = int(RUNNER.get_variables(RUNNER.get_hosts("auth_servers")[0]).get("gatehouse_port", 3001))
+
+
 def group(name):
     hosts = RUNNER.get_hosts(name)
     assert hosts, f"no host in {name}"
@@ -48,8 +52,8 @@ def test_every_host_has_the_firewall(name):
 # (port's group, port, a group that needs it, a group that must not reach it)
 MATRIX = [
     ("proxies", 443, "monitoring", None),
-    ("auth_servers", 3001, "proxies", "redis"),
-    ("auth_servers", 3001, "monitoring", "db_primary"),
+    ("auth_servers", APP_PORT, "proxies", "redis"),
+    ("auth_servers", APP_PORT, "monitoring", "db_primary"),
     ("db_primary", 3306, "auth_servers", "proxies"),
     ("db_primary", 3306, "db_replicas", "redis"),
     ("db_replicas", 3306, "auth_servers", "proxies"),

@@ -5,7 +5,9 @@ A case is a `Site`: an inventory of stand-in hosts, all of them this machine
 directory of its own and runs the real site.yml in check mode with an
 unmatched --tags, so only what is tagged `always` runs: the preflight plays
 (and, when they pass, the argument checks of the tier plays). The JSON
-callback gives back every play, task result and host's recap.
+callback gives back every play, task result and host's recap. A site may
+name another playbook and other options (test_ports_preflight.py runs ports.yml with
+--diff); the run is always in check mode.
 
 Runs are slow (ansible starts, reads site.yml, runs some fifty tasks), so
 `Runner` runs several at once, in threads; a test asks for the run of its
@@ -75,6 +77,8 @@ class Site:
     vault: dict | None = None
     files: dict[str, str] = field(default_factory=dict)
     unknown_facts: tuple[str, ...] = ()
+    playbook: Path = SITE_YML
+    options: tuple[str, ...] = ("--tags", "preflight-only")
 
     @property
     def hosts(self):
@@ -176,6 +180,20 @@ class Run:
         stats = (self.report or {}).get("stats", {})
         return {host: s["changed"] for host, s in stats.items() if s.get("changed")}
 
+    def diffs(self, task: str) -> dict[str, str]:
+        """The file each host's run of `task` (named without its role) would write, by host."""
+        found = {}
+        for play in (self.report or {}).get("plays", []):
+            for entry in play["tasks"]:
+                if entry["task"]["name"].split(" : ")[-1] != task:
+                    continue
+                for host, result in entry["hosts"].items():
+                    diff = result.get("diff")
+                    for d in diff if isinstance(diff, list) else [diff] if diff else []:
+                        if "after" in d:
+                            found[host] = d["after"]
+        return found
+
     def summary(self):
         failures = "\n".join(f"  [{f.host}] {f.play} / {f.task}: {f.msg}" for f in self.failures)
         return f"rc={self.returncode}; plays: {self.plays}\nfailures:\n{failures}\nstderr: {self.stderr[-2000:]}"
@@ -275,7 +293,7 @@ class Runner:
             if host not in site.unknown_facts:
                 shutil.copyfile(cached, facts / f"{prefix}{host}")
         result = subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(inventory), "--check", "--tags", "preflight-only", str(SITE_YML)],
+            [str(BIN / "ansible-playbook"), "-i", str(inventory), "--check", *site.options, str(site.playbook)],
             cwd=REPO,
             env=self._env(facts),
             capture_output=True,

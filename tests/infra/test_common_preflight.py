@@ -162,5 +162,8 @@ def test_a_time_zone_directory_is_not_a_time_zone(preflight):
 
 def test_a_firewall_peer_without_a_known_address_is_refused(preflight):
     assert_refused(
-        preflight(PEER_WITHOUT_ADDRESS), "db", "host dark must be let through", "set common_private_address for it"
+        preflight(PEER_WITHOUT_ADDRESS),
+        "db",
+        "db needs the address of dark (its firewall lets that host in)",
+        "set common_private_address for dark",
     )

@@ -33,6 +33,8 @@ LOCK_SHRINKS = auth_servers(
     **{"lock-shrinks": {"gatehouse_login_lockout_seconds": 900, "gatehouse_login_lockout_max_seconds": 60}}
 )
 NO_WHEELHOUSE = auth_servers(**{"no-wheelhouse": {"gatehouse_wheelhouse_dir": "{{ inventory_dir }}/none"}})
+# The role has no wheelhouse of its own to fall back on: the inventory says where it is.
+WHEELHOUSE_NOT_SET = auth_servers(**{"wheelhouse-not-set": {"gatehouse_wheelhouse_dir": ""}})
 WHEELHOUSE_FOR_ANOTHER_PYTHON = auth_servers(
     **{"other-python": {"gatehouse_wheelhouse_dir": "{{ inventory_dir }}/other"}}
 )
@@ -69,6 +71,16 @@ def test_a_short_admin_password_is_refused(preflight):
 
 def test_a_missing_wheelhouse_fails_saying_how_to_build_it(preflight):
     assert_refused(preflight(NO_WHEELHOUSE), "no-wheelhouse", "gatehouse_wheelhouse_dir", "make wheelhouse")
+
+
+def test_the_wheelhouse_directory_must_be_set(preflight):
+    assert_refused(
+        preflight(WHEELHOUSE_NOT_SET),
+        "wheelhouse-not-set",
+        "gatehouse_wheelhouse_dir is not set",
+        "make wheelhouse",
+        assertion="gatehouse_wheelhouse_dir | length > 0",
+    )
 
 
 def test_a_wheelhouse_for_another_python_is_refused(preflight):

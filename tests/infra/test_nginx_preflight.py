@@ -23,6 +23,16 @@ PROVIDED_WITHOUT_FILES = proxies(
         },
     }
 )
+# The upstream has one port; an auth server listening on another would be
+# unreachable through nginx (502).
+AUTH_SERVERS_ON_TWO_PORTS = Site(
+    groups={"proxies": ["edge"], "auth_servers": ["app1", "app2"], "db_primary": ["app1"]},
+    hostvars={"app2": {"gatehouse_port": 3102}},
+)
+UPSTREAM_PORT_NOT_THE_APPS = Site(
+    groups={"proxies": ["edge"], "auth_servers": ["app1"], "db_primary": ["app1"]},
+    hostvars={"edge": {"nginx_upstream_port": 3001}, "app1": {"gatehouse_port": 3101}},
+)
 
 
 def test_an_unknown_tls_mode_is_refused(preflight):
@@ -46,4 +56,22 @@ def test_provided_tls_with_missing_files_is_refused(preflight):
         "missing-files",
         "nginx_tls_mode 'provided' needs nginx_tls_certificate and nginx_tls_certificate_key",
         assertion="nginx_tls_certificate is file",
+    )
+
+
+def test_auth_servers_on_different_ports_are_refused(preflight):
+    assert_refused(
+        preflight(AUTH_SERVERS_ON_TWO_PORTS),
+        "edge",
+        "nginx_upstream_port is 3001, but the auth servers listen on app1:3001, app2:3102",
+        "same gatehouse_port",
+    )
+
+
+def test_an_upstream_port_the_app_does_not_listen_on_is_refused(preflight):
+    assert_refused(
+        preflight(UPSTREAM_PORT_NOT_THE_APPS),
+        "edge",
+        "nginx_upstream_port is 3001, but the auth servers listen on app1:3101",
+        "leave nginx_upstream_port unset",
     )
