@@ -17,7 +17,7 @@ CC_CLIENT = "bench-service"
 WEB_CLIENT = "bench-webapp"
 USERNAME = "bench-user"
 # Printable and form-safe; the password itself is not a secret (bench data only).
-PASSWORD = "bench-password-correct-horse-battery"
+PASSWORD = "load-test-password-correct-horse-battery"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 USER_SCOPE = "openid profile email offline_access"
 CC_SCOPE = "api:read api:write"
