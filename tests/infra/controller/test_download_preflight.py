@@ -3,7 +3,7 @@
 roles/shared/tasks/download.yml refuses a download that is not pinned (a
 full URL, never "latest", with a sha256) before it fetches anything,
 installs from the artifact only when its checksum matches, and changes
-nothing on a second run or in check mode. tests/infra/download.yml runs it
+nothing on a second run or in check mode. tests/infra/controller/download.yml runs it
 on this machine, under a temporary directory, from a file:// URL (no
 network needed). Named *_preflight so `make test-infra` runs it.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = Path(__file__).with_name("download.yml")
 BIN = Path(sys.executable).parent
 TOOL = b"#!/bin/sh\necho tool 1.2.3\n"

@@ -1,4 +1,4 @@
-"""The `preflight` fixture of the tests/infra/test_*_preflight.py files.
+"""The `preflight` fixture of the tests/infra/controller/test_*_preflight.py files.
 
 Molecule's testinfra verifier also loads this file (with
 test_gatehouse_service.py and test_mysql_replication.py); it only adds a

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SITE_YML = REPO / "site.yml"
 BIN = Path(sys.executable).parent
 GROUPS = ("auth_servers", "db_primary", "db_replicas", "redis", "proxies", "monitoring", "backup_hosts")

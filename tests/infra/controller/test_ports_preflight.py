@@ -9,7 +9,7 @@ and a firewall still on 3001. The same holds for the database and Redis:
 the app's DATABASE_URL and REDIS_URL and those hosts' firewalls follow
 mysql_port and redis_port.
 
-Checked on what the roles would write: tests/infra/ports.yml runs the real
+Checked on what the roles would write: tests/infra/controller/ports.yml runs the real
 task files and templates in check mode with --diff on stand-in hosts (this
 machine; see preflight.py) and each test reads a file from a diff. Each
 port is set on its own host only, so the peers that follow it (the proxy,

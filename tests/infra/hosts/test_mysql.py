@@ -1,25 +1,20 @@
 """What the mysql role promises, checked on deployed database hosts.
 
-Run by molecule's testinfra verifier (molecule/mysql, and any scenario that
-adds this file): the inventory is molecule's, the database hosts are those
-of `db_primary` and `db_replicas`. Every query runs through the SQL client
+Run by molecule's testinfra verifier (molecule/mysql and the site
+scenarios): the database hosts are those of `db_primary` and `db_replicas`. Every query runs through the SQL client
 on the hosts, as root over the socket or as the app user over TCP.
 """
 
-import os
 import re
 import time
 import uuid
 
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
+from inventory import connect, hosts_of, var
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-PRIMARIES = RUNNER.get_hosts("db_primary")
-REPLICAS = RUNNER.get_hosts("db_replicas")
-APP_CLIENTS = RUNNER.get_hosts("auth_servers")
+PRIMARIES = hosts_of("db_primary")
+REPLICAS = hosts_of("db_replicas")
+APP_CLIENTS = hosts_of("auth_servers")
 DB_HOSTS = sorted(set(PRIMARIES + REPLICAS))
 
 CONFIG_PATHS = (
@@ -39,24 +34,6 @@ APP_PRIVILEGES = {
     "REFERENCES",
     "LOCK TABLES",
 }
-
-
-def connect(name):
-    """A lab container is reached with `docker exec` (much faster than an
-    Ansible run per command); any other host through Ansible."""
-    hostvars = RUNNER.get_variables(name)
-    if hostvars.get("ansible_connection") in ("community.docker.docker", "docker"):
-        return testinfra.get_host(f"docker://{hostvars.get('ansible_host', name)}")
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def var(name, variable, default=None):
-    """An inventory variable of host `name`; templated ones through Ansible."""
-    value = RUNNER.get_variables(name).get(variable, default)
-    if isinstance(value, str) and "{{" not in value:
-        return value
-    ansible_host = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-    return ansible_host.ansible("ansible.builtin.debug", f"msg={{{{ {variable} }}}}")["msg"]
 
 
 def sql(host, query):
