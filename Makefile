@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LAB ?= single
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv run test test-app test-app-sqlite test-app-mysql test-browser test-infra test-molecule lint bench up down secrets services services-stop wheelhouse
+.PHONY: help venv run test test-app test-app-sqlite test-app-mysql test-browser test-infra test-roles test-molecule drill lint bench up down secrets services services-stop wheelhouse
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,39 +30,63 @@ services: ## start MariaDB and Redis on loopback for the tests (installs them if
 services-stop: ## stop the test MariaDB and Redis
 	tests/services/stop.sh
 
-test-app-sqlite: venv
-	$(BIN)/pytest -q tests/core tests/app
+# `make test` runs these stages in order, stopping at the first that fails:
+# venv, lint, services, the app's tests on both backends at once, test-infra,
+# the lab image, then the site scenarios: appliance (site.yml and verify.yml
+# on one container, with a check-mode run first) and cluster (site.yml on the
+# lab's cluster topology, seven containers: replication, failover of an auth
+# server behind nginx, the firewall between the hosts). It ends with a table
+# of seconds per stage and per molecule action, also written to
+# GATEHOUSE_TIMINGS (default .lab/timings.tsv). The role scenarios are for
+# working on one role: `make test-roles`.
+TEST_SCENARIOS ?= appliance cluster
 
-test-app-mysql: venv services
-	source .lab/services.env && $(BIN)/pytest -q tests/core tests/app
+test: ## every stage CI runs (lint, app tests, test-infra, TEST_SCENARIOS); ends with a table of seconds
+	tests/run-stages.sh $(TEST_SCENARIOS)
 
-test-app: test-app-sqlite test-app-mysql ## the server's tests, on SQLite and on MariaDB + Redis
+# The server's tests: tests/run-app-tests.sh runs the backends (the same code
+# make test uses). Both at once, each in its own process with its own log in
+# .lab/logs/, its own temporary files, and MariaDB + Redis for one only.
+test-app: venv services ## the server's tests on SQLite and on MariaDB + Redis, side by side
+	tests/run-app-tests.sh both
 
-lint: venv ## ruff, yamllint, ansible-lint (production profile)
-	$(BIN)/ruff check app tests
+test-app-sqlite: venv ## the fast loop: the server's tests on SQLite only, no services
+	tests/run-app-tests.sh sqlite
+
+test-app-mysql: venv services ## the server's tests on MariaDB + Redis only
+	tests/run-app-tests.sh mariadb
+
+# Part of the app's tests on both backends; this runs them alone. Headless
+# Debian chromium driven by Playwright; nothing is downloaded.
+test-browser: venv ## the browser tests alone (sign-in, consent, admin in headless Chromium), on SQLite
+	@[ -x /usr/bin/chromium ] || { echo "make test-browser: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
+	tests/run-app-tests.sh sqlite tests/app/test_browser.py
+
+lint: venv ## ruff (app, tests, molecule, roles), yamllint, ansible-lint (production profile)
+	$(BIN)/ruff check app tests molecule roles
 	@if [ -d roles ] && [ -n "$$(ls -A roles)" ]; then $(BIN)/yamllint -s . && $(BIN)/ansible-lint --profile production; fi
 
-# The scenarios `make test` runs, one after another: the role scenarios, then
-# appliance (site.yml and verify.yml on one container, with a check-mode run
-# first) and cluster (site.yml on the lab's cluster topology, seven
-# containers: replication, failover of an auth server behind nginx, the
-# firewall between the hosts). Each builds its own wheelhouse from app/.
-TEST_SCENARIOS ?= common mysql redis nginx appliance cluster
+# Controller side, no containers: argument specs equal the defaults, and bad
+# inventory values stop site.yml in its preflight before any host changes
+# (the real site.yml against this machine in check mode, PREFLIGHT_JOBS at a
+# time, default 4). The testinfra files the scenarios run on the hosts are
+# elsewhere in tests/infra/.
+test-infra: venv ## controller-side checks: argument specs, preflights, every role tested (scenario layout)
+	$(BIN)/pytest -q tests/infra/controller
 
-test: lint test-app test-infra ## lint, the app's tests, the inventory checks, the molecule scenarios (TEST_SCENARIOS)
-	$(MAKE) test-molecule SCENARIOS="$(TEST_SCENARIOS)"
+test-roles: venv ## every role's own scenario (molecule/<role>/), not part of make test
+	tests/lab/molecule-all.sh --roles
 
-# Argument specs equal the defaults, and bad inventory values stop site.yml in
-# its preflight before any host changes (tests/infra/test_*_preflight.py run
-# the real site.yml against this machine in check mode, PREFLIGHT_JOBS runs at
-# a time, default 4; their harness is tests/infra/preflight.py). The other
-# test files in tests/infra are testinfra checks the molecule scenarios run in
-# containers.
-test-infra: venv ## argument specs, and bad inventory values refused before any change
-	$(BIN)/pytest -q tests/infra/test_argument_specs.py tests/infra/test_*_preflight.py
-
-test-molecule: venv ## every molecule scenario (SCENARIOS="common nginx" for some)
+test-molecule: venv ## molecule scenarios: SCENARIOS="common nginx" for some, all by default
 	tests/lab/molecule-all.sh $(SCENARIOS)
+
+# A cluster drill alone (molecule/cluster/drills/<DRILL>.yml), on a cluster
+# that `molecule converge -s cluster` brought up; molecule/cluster/molecule.yml
+# reads GATEHOUSE_DRILL as its side_effect playbook.
+drill: venv ## one cluster drill alone on a converged cluster: make drill DRILL=auth_failover
+	@[ -n "$(DRILL)" ] || { echo "make drill: name one: DRILL=<$$(cd molecule/cluster/drills && ls *.yml | sed 's/\.yml$$//' | paste -sd'|')>" >&2; exit 2; }
+	@[ -f molecule/cluster/drills/$(DRILL).yml ] || { echo "make drill: no drill '$(DRILL)' (molecule/cluster/drills/$(DRILL).yml)" >&2; exit 2; }
+	GATEHOUSE_DRILL=drills/$(DRILL).yml $(BIN)/molecule side_effect -s cluster
 
 bench: venv services ## benchmarks (wrk against gunicorn on MariaDB + Redis); prints figures
 	source .lab/services.env && $(BIN)/python tests/perf/run.py

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Run every molecule scenario under molecule/ (each directory with a
-# molecule.yml), one after another, stopping at the first failure.
+# Run molecule scenarios under molecule/ (each directory with a molecule.yml),
+# one after another, stopping at the first failure. Each runs through
+# molecule-timed.py, which adds the scenario's seconds and each action's to
+# the timings file; run alone, this script prints the table at the end.
 # Order: the roles in tier order, any other role scenario, then the
 # whole-site scenarios (appliance, cluster), which take longest.
 # Usage: tests/lab/molecule-all.sh [SCENARIO...]   (default: all)
+#        tests/lab/molecule-all.sh --roles         (every scenario but the site ones)
 set -euo pipefail
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/lab/timings.sh
+source "$(dirname "$0")/timings.sh"
 cd "$REPO_ROOT"
 export PATH="$REPO_ROOT/.venv/bin:$PATH"
 
-"$REPO_ROOT/tests/lab/image.sh"
-
 preferred=(common mysql redis gatehouse nginx)
-last=(appliance cluster)
+site=(appliance cluster)
+
+roles_only=0
+if [[ "${1:-}" == --roles ]]; then
+  roles_only=1
+  shift
+fi
 
 declare -a scenarios=()
 if (($#)); then
@@ -27,13 +36,21 @@ else
     [[ -e "$f" ]] || continue
     s="$(basename "$(dirname "$f")")"
     [[ -n "${seen[$s]:-}" ]] && continue
-    [[ " ${last[*]} " == *" $s "* ]] && continue
+    [[ " ${site[*]} " == *" $s "* ]] && continue
     scenarios+=("$s"); seen[$s]=1
   done
-  for s in "${last[@]}"; do
-    [[ -f "molecule/$s/molecule.yml" ]] && scenarios+=("$s")
-  done
+  if ((!roles_only)); then
+    for s in "${site[@]}"; do
+      [[ -f "molecule/$s/molecule.yml" ]] && scenarios+=("$s")
+    done
+  fi
 fi
+
+timings_begin
+# Run alone (not under make test's stage runner): the table of this run at the end.
+if timings_owner; then trap 'echo; timings table' EXIT; fi
+
+timed "lab image" "$REPO_ROOT/tests/lab/image.sh"
 
 if ((${#scenarios[@]} == 0)); then
   log "no molecule scenarios"
@@ -46,9 +63,10 @@ declare -a report=()
 for s in "${scenarios[@]}"; do
   start=$SECONDS
   log "molecule test -s $s"
-  if ! molecule test -s "$s"; then
+  if ! "$REPO_ROOT/.venv/bin/python" "$REPO_ROOT/tests/lab/molecule-timed.py" "$s"; then
     report+=("$(printf '%-12s FAILED after %4d s' "$s" $((SECONDS - start)))")
     printf '%s\n' "${report[@]}" >&2
+    timings not-run "${scenarios[@]}"
     die "scenario $s failed"
   fi
   report+=("$(printf '%-12s ok     %4d s' "$s" $((SECONDS - start)))")

@@ -60,15 +60,16 @@ def verified_files(scenario):
 
 
 def groups_checked_by(path):
-    """The groups a check file takes its hosts from: the constant arguments
-    of its module-level hosts_of(...) calls (tests/infra/hosts/inventory.py)."""
+    """The groups a check file is about: the constant arguments of its
+    module-level hosts_checked(...) calls (tests/infra/hosts/inventory.py),
+    which fail when the scenario has no such host."""
     tree = ast.parse(path.read_text())
     return [
         arg.value
         for node in tree.body
         if isinstance(node, ast.Assign)
         for call in ast.walk(node.value)
-        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "hosts_of"
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "hosts_checked"
         for arg in call.args
         if isinstance(arg, ast.Constant)
     ]
@@ -90,7 +91,7 @@ def test_every_role_has_a_testinfra_file_on_its_group(role):
     path = HOST_CHECKS / f"test_{role}.py"
     assert path.is_file(), f"roles/{role} has no checks: add tests/infra/hosts/test_{role}.py"
     assert groups_checked_by(path), (
-        f"{path.name} does not take its hosts from a group: testinfra_hosts = hosts_of('<group>')"
+        f"{path.name} does not take its hosts from a group: testinfra_hosts = hosts_checked('<group>')"
     )
 
 

@@ -17,13 +17,26 @@ import testinfra.utils.ansible_runner
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+# The whole inventory directory: molecule writes the platforms to
+# ansible_inventory.yml and a scenario's own groups (provisioner.inventory.hosts)
+# to a second source beside it, `hosts`.
+INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 
 
 def hosts_of(group):
     """The inventory names of a group's hosts ([] when the scenario has none)."""
     return RUNNER.get_hosts(group)
+
+
+def hosts_checked(group):
+    """The hosts a check file is about: its role's group, which every scenario
+    that runs the file must fill. An empty one fails the collection rather
+    than skipping every check, so a scenario cannot pass by checking nothing."""
+    hosts = hosts_of(group)
+    if not hosts:
+        raise LookupError(f"no host in group {group!r} of {INVENTORY}: the checks of this file would not run")
+    return hosts
 
 
 def connect(name):
@@ -73,7 +86,7 @@ def run_tier(playbook, limit, *extra):
     return subprocess.run(
         [
             "ansible-playbook",
-            "-i", os.path.dirname(INVENTORY),
+            "-i", INVENTORY,
             "--limit", limit,
             *extra,
             str(REPO / "playbooks" / playbook),

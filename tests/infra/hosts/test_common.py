@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
-from inventory import PORTS, REPO, connect, hosts_of, setting, var
+from inventory import PORTS, REPO, connect, hosts_checked, hosts_of, setting, var
 
-ALL = hosts_of("all")
+ALL = hosts_checked("all")
 testinfra_hosts = ALL
 
 SERVICES = yaml.safe_load((REPO / "roles" / "common" / "vars" / "main.yml").read_text())[

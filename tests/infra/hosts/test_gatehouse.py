@@ -10,9 +10,9 @@ import re
 import shlex
 
 import pytest
-from inventory import connect, hosts_of, var
+from inventory import connect, hosts_checked, hosts_of, var
 
-AUTH_SERVERS = hosts_of("auth_servers")
+AUTH_SERVERS = hosts_checked("auth_servers")
 
 testinfra_hosts = AUTH_SERVERS
 

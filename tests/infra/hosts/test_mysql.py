@@ -10,9 +10,9 @@ import time
 import uuid
 
 import pytest
-from inventory import connect, hosts_of, var
+from inventory import connect, hosts_checked, hosts_of, var
 
-PRIMARIES = hosts_of("db_primary")
+PRIMARIES = hosts_checked("db_primary")
 REPLICAS = hosts_of("db_replicas")
 APP_CLIENTS = hosts_of("auth_servers")
 DB_HOSTS = sorted(set(PRIMARIES + REPLICAS))

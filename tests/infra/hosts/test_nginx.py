@@ -14,9 +14,9 @@ import ssl
 import tempfile
 
 import pytest
-from inventory import hosts_of, run_tier, setting
+from inventory import hosts_checked, hosts_of, run_tier, setting
 
-testinfra_hosts = hosts_of("proxies")
+testinfra_hosts = hosts_checked("proxies")
 
 # Answered by Gatehouse and by molecule/nginx's stand-in alike, with the
 # app's own security headers.

@@ -7,9 +7,9 @@ Run by molecule/redis and the site scenarios (tests/infra/hosts/inventory.py).
 import re
 
 import pytest
-from inventory import hosts_of, run_tier, setting, var
+from inventory import hosts_checked, run_tier, setting, var
 
-testinfra_hosts = hosts_of("redis")
+testinfra_hosts = hosts_checked("redis")
 
 def to_bytes(size):
     """Redis's own reading of a size: 64mb is 64*1024*1024, 64m is 64*1000*1000."""
