@@ -250,6 +250,19 @@ def cmd_cleanup(args):
     print(", ".join(f"{name}: {n}" for name, n in counts.items()))
 
 
+def cmd_backup(args):
+    """A checked copy of a SQLite site's live database (store/sqlite_backup), safe while it serves.
+    A MariaDB/MySQL site is refused: the Ansible backup role backs it up."""
+    from gatehouse.store.sqlite_backup import BackupError, backup
+
+    settings = _settings()
+    try:
+        result = backup(settings.database_url, args.output, force=args.force)
+    except BackupError as error:
+        _fail(error.message)
+    print(f"backup written: {result.path} size={result.size} bytes schema={result.schema or 'none'}")
+
+
 def cmd_check_config(args):
     settings = _settings()
     problems = []
@@ -349,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cleanup", help="delete expired codes, tokens, sessions in small batches")
     p.add_argument("--batch-size", type=int, default=1000)
     p.set_defaults(func=cmd_cleanup)
+
+    p = sub.add_parser("backup", help="a checked copy of a SQLite site's database, safe while it serves")
+    p.add_argument("--output", required=True, metavar="FILE", help="where the copy goes (mode 0600)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("check-config", help="validate the environment")
     p.add_argument("--connect", action="store_true", help="also connect to the database")
