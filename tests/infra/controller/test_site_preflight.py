@@ -22,6 +22,7 @@ PREFLIGHT_PLAYS = {
     "Preflight | cache": "redis",
     "Preflight | auth servers": "auth_servers",
     "Preflight | proxies": "proxies",
+    "Preflight | backup hosts": "backup_hosts",
 }
 
 
