@@ -67,7 +67,7 @@ def fmt(t: dt.datetime) -> str:
 
 def parse_time(text: str) -> dt.datetime:
     try:
-        return dt.datetime.strptime(text.strip(), TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.strptime(text.strip().replace("T", " ", 1), TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
     except ValueError:
         raise Refused(f"'{text}' is not a time as YYYY-MM-DD HH:MM:SS (UTC)") from None
 
@@ -194,6 +194,13 @@ def restic(cfg: Config, *args, input_bytes=None, check=True) -> subprocess.Compl
     return run(["restic", *args], env=cfg.restic_env(), input_bytes=input_bytes, check=check)
 
 
+def clear_stale_locks(cfg: Config) -> None:
+    """A job killed mid-run (a reboot, the OOM killer) leaves its lock in the
+    repository, and restic 0.14 then refuses every later job. `restic unlock`
+    removes only locks whose process is gone or that are older than 30 minutes."""
+    restic(cfg, "unlock", check=False)
+
+
 def snapshots(cfg: Config) -> list[dict]:
     """Full backups, oldest first, each with its recorded position."""
     out = restic(cfg, "snapshots", "--json", "--tag", TAG, "--host", cfg.restic_host).stdout
@@ -299,6 +306,7 @@ def full_metrics(metrics: Metrics, state: dict, ok: bool) -> None:
 
 
 def full_backup(cfg: Config) -> dict:
+    clear_stale_locks(cfg)
     stage = cfg.staging
     if stage.exists():
         shutil.rmtree(stage)
@@ -436,6 +444,7 @@ def cmd_metrics(cfg: Config, args) -> dict:
 
 
 def cmd_prune(cfg: Config, args) -> dict:
+    clear_stale_locks(cfg)
     keep = []
     for tier in ("hourly", "daily", "weekly", "monthly", "yearly"):
         value = cfg.retention.get(tier)
@@ -479,6 +488,7 @@ def prune_binlogs(cfg: Config) -> list[str]:
 def cmd_check(cfg: Config, args) -> dict:
     metrics = Metrics(cfg, "check")
     extra = [f"--read-data-subset={cfg.check_read_data_subset}"] if cfg.check_read_data_subset else []
+    clear_stale_locks(cfg)
     proc = restic(cfg, "check", *extra, check=False)
     ok = proc.returncode == 0
     state = load_state(cfg, "check")
