@@ -86,7 +86,7 @@ test-molecule: venv ## molecule scenarios: SCENARIOS="common nginx" for some, al
 drill: venv ## one cluster drill alone on a converged cluster: make drill DRILL=auth_failover
 	@[ -n "$(DRILL)" ] || { echo "make drill: name one: DRILL=<$$(cd molecule/cluster/drills && ls *.yml | sed 's/\.yml$$//' | paste -sd'|')>" >&2; exit 2; }
 	@[ -f molecule/cluster/drills/$(DRILL).yml ] || { echo "make drill: no drill '$(DRILL)' (molecule/cluster/drills/$(DRILL).yml)" >&2; exit 2; }
-	GATEHOUSE_DRILL=drills/$(DRILL).yml $(BIN)/molecule side_effect -s cluster
+	GATEHOUSE_DRILL=drills/$(DRILL).yml $(BIN)/molecule side-effect -s cluster
 
 bench: venv services ## benchmarks (wrk against gunicorn on MariaDB + Redis); prints figures
 	source .lab/services.env && $(BIN)/python tests/perf/run.py
