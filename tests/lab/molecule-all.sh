@@ -15,7 +15,7 @@ source "$(dirname "$0")/timings.sh"
 cd "$REPO_ROOT"
 export PATH="$REPO_ROOT/.venv/bin:$PATH"
 
-preferred=(common mysql redis gatehouse nginx)
+preferred=(common mysql redis gatehouse nginx backup)
 site=(appliance cluster)
 
 roles_only=0
