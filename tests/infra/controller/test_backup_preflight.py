@@ -496,7 +496,8 @@ def test_a_restore_from_an_unknown_backup_host_is_refused(preflight):
 def test_a_point_in_time_must_be_a_utc_timestamp(preflight):
     assert_restore_refused(
         preflight(RESTORE["time-in-words"]),
-        "restore_point_in_time must be \"YYYY-MM-DD HH:MM:SS\" in UTC (is 'yesterday')",
+        "restore_point_in_time must be \"YYYY-MM-DD HH:MM:SS\" or YYYY-MM-DDTHH:MM:SS in UTC",
+        "(is 'yesterday';",
     )
 
 
