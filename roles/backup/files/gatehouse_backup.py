@@ -97,6 +97,7 @@ class Config:
         self.config_copies = Path(raw["config_copies_dir"])
         self.check_read_data_subset = raw.get("check_read_data_subset", "")
         self.drill = raw.get("drill", {})
+        self._restic_env = None
 
     @property
     def staging(self) -> Path:
@@ -107,6 +108,9 @@ class Config:
         return self.state / "binlogs"
 
     def restic_env(self) -> dict:
+        """restic's environment, read from its file once per run."""
+        if self._restic_env is not None:
+            return self._restic_env
         env = dict(os.environ)
         for line in self.restic_env_file.read_text().splitlines():
             line = line.strip()
@@ -114,6 +118,7 @@ class Config:
                 key, value = line.split("=", 1)
                 env[key.strip()] = value.strip()
         env.setdefault("RESTIC_CACHE_DIR", str(self.state / "restic-cache"))
+        self._restic_env = env
         return env
 
 
@@ -190,8 +195,8 @@ def save_state(cfg: Config, name: str, data: dict) -> None:
 # --- restic ----------------------------------------------------------------
 
 
-def restic(cfg: Config, *args, input_bytes=None, check=True) -> subprocess.CompletedProcess:
-    return run(["restic", *args], env=cfg.restic_env(), input_bytes=input_bytes, check=check)
+def restic(cfg: Config, *args, check=True) -> subprocess.CompletedProcess:
+    return run(["restic", *args], env=cfg.restic_env(), check=check)
 
 
 def clear_stale_locks(cfg: Config) -> None:
@@ -457,13 +462,12 @@ def cmd_prune(cfg: Config, args) -> dict:
     # Grouped by host alone: the first backup of a site has no binlogs
     # directory yet, so its paths differ from the later ones'.
     restic(cfg, "forget", "--host", cfg.restic_host, "--tag", TAG, "--group-by", "host", *keep, "--prune")
-    removed = prune_binlogs(cfg)
-    return {"kept": len(snapshots(cfg)), "binlog_files_removed": removed}
-
-
-def prune_binlogs(cfg: Config) -> list[str]:
-    """Streamed binlogs older than the oldest kept backup serve no restore."""
     kept = snapshots(cfg)
+    return {"kept": len(kept), "binlog_files_removed": prune_binlogs(cfg, kept)}
+
+
+def prune_binlogs(cfg: Config, kept: list[dict]) -> list[str]:
+    """Streamed binlogs older than the oldest kept backup serve no restore."""
     if not kept:
         return []
     oldest = kept[0]
