@@ -110,5 +110,22 @@ def connections_open() -> int:
     return 0 if db.is_closed() else 1
 
 
+def connections_max() -> int:
+    """The most connections this process may hold, the ceiling of connections_open().
+
+    Pooled MySQL: the pool's maximum (DATABASE_MAX_CONNECTIONS; peewee has no overflow beyond it).
+    SQLite has no pool and no limit: peewee opens one connection per thread that uses the
+    database, so the ceiling is the threads that serve requests (the event loop's and the
+    database threads), and an embedded server never looks close to exhausting its "pool".
+    """
+    db = database.obj
+    if db is None:
+        return 0
+    if isinstance(db, PooledMySQLDatabase):
+        return db._max_connections
+    threads = _database_threads._max_workers if _database_threads is not None else 0
+    return 1 if db.database == ":memory:" else 1 + threads
+
+
 def is_mysql() -> bool:
     return isinstance(database.obj, peewee.MySQLDatabase)

@@ -11,7 +11,7 @@ import uuid
 
 from gatehouse.runtime import metrics
 from gatehouse.runtime.logs import request_id_var
-from gatehouse.store.database import connections_open
+from gatehouse.store.database import connections_max, connections_open
 from gatehouse.web import routes
 from gatehouse.web.errors import too_large_body
 
@@ -30,12 +30,46 @@ SECURITY_HEADERS = [
 ]
 
 
+# The worker's own gauges (pool ceiling, memory) are set at startup and then at most this often.
+WORKER_GAUGES_SECONDS = 5.0
+_worker_gauges_due = 0.0
+# The metrics' route label for paths that no route matched (404s): one value, whatever the path.
+UNMATCHED = "unmatched"
+AUTHORIZE_METHODS = frozenset({"GET", "POST"})
+# A client may send any token as the method: the others share one label value.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+
+
+def refresh_worker_gauges(now: float) -> None:
+    """Set this worker's pool ceiling and memory; called at startup (after gunicorn's fork) and by requests."""
+    global _worker_gauges_due
+    _worker_gauges_due = now + WORKER_GAUGES_SECONDS
+    metrics.db_connections_max.set(connections_max())
+    rss = metrics.resident_memory_bytes()
+    if rss is not None:
+        metrics.worker_memory.set(rss)
+
+
+def route_label(scope) -> str:
+    """The matched route's template (never the raw path, so the label's values stay few)."""
+    route = scope.get("route")
+    if route is not None:
+        return getattr(route, "path", UNMATCHED)
+    path = scope["path"]
+    if path.startswith(routes.STATIC + "/"):  # the StaticFiles mount leaves no route in the scope
+        return routes.STATIC
+    return UNMATCHED
+
+
 class RequestMiddleware:
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                refresh_worker_gauges(time.perf_counter())
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         incoming = None
@@ -60,13 +94,18 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_path = getattr(route, "path", "unmatched")
+            now = time.perf_counter()
+            elapsed = now - started
+            route_path = route_label(scope)
             status = status_holder[0]
-            metrics.http_requests.labels(metrics.SERVICE, scope["method"], str(status)).inc()
+            method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
+            metrics.http_requests.labels(metrics.SERVICE, method, str(status), route_path).inc()
             metrics.http_duration.labels(metrics.SERVICE, route_path).observe(elapsed)
+            if route_path == routes.AUTHORIZE and scope["method"] in AUTHORIZE_METHODS:
+                metrics.authorization_latency.observe(elapsed * 1000)
             metrics.db_connections.set(connections_open())
+            if now >= _worker_gauges_due:
+                refresh_worker_gauges(now)
             access_log.info(
                 "request",
                 extra={
