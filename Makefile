@@ -62,8 +62,10 @@ test-browser: venv ## the browser tests alone (sign-in, consent, admin in headle
 	@[ -x /usr/bin/chromium ] || { echo "make test-browser: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
 	tests/run-app-tests.sh sqlite tests/app/test_browser.py
 
-lint: venv ## ruff (app, tests, molecule, roles), yamllint, ansible-lint (production profile)
+lint: venv ## ruff (app, tests, molecule, roles), yamllint, ansible-lint (production profile), promtool check rules
 	$(BIN)/ruff check app tests molecule roles
+	tests/lab/monitoring-tools.sh
+	.lab/bin/promtool check rules monitoring/prometheus/rules/*.yml
 	@if [ -d roles ] && [ -n "$$(ls -A roles)" ]; then $(BIN)/yamllint -s . && $(BIN)/ansible-lint --profile production; fi
 
 # Controller side, no containers: argument specs equal the defaults, and bad
@@ -71,7 +73,8 @@ lint: venv ## ruff (app, tests, molecule, roles), yamllint, ansible-lint (produc
 # (the real site.yml against this machine in check mode, PREFLIGHT_JOBS at a
 # time, default 4). The testinfra files the scenarios run on the hosts are
 # elsewhere in tests/infra/.
-test-infra: venv ## controller-side checks: argument specs, preflights, every role tested (scenario layout)
+test-infra: venv ## controller-side checks: argument specs, preflights, scenario layout, promtool rules, dashboards
+	tests/lab/monitoring-tools.sh
 	$(BIN)/pytest -q tests/infra/controller
 
 test-roles: venv ## every role's own scenario (molecule/<role>/), not part of make test
