@@ -57,9 +57,13 @@ PY
 }
 read -r -a hosts <<<"$(read_inventory all)"
 read -r -a proxies <<<"$(read_inventory proxies)"
+read -r -a monitors <<<"$(read_inventory monitoring)"
 ((${#hosts[@]})) || die "the inventory $inventory lists no hosts"
 ((${#proxies[@]} == 1)) || die "the lab publishes one proxy on 127.0.0.1:$issuer_port; $inventory has ${#proxies[@]} in proxies"
 proxy="${proxies[0]}"
+# The first monitoring host publishes Prometheus and Alertmanager on loopback.
+monitor="${monitors[0]:-}"
+prometheus_port=9090 alertmanager_port=9093
 
 # A container of the other lab (the same names, or the published port) is in the way.
 other="$(docker ps -a --filter label=gatehouse-lab.lab --format '{{.Names}} {{.Label "gatehouse-lab.lab"}}' | awk -v l="$lab" '$2 != l {print $1}')"
@@ -82,6 +86,7 @@ for host in "${hosts[@]}"; do
   log "creating $host"
   publish=()
   [[ "$host" == "$proxy" ]] && publish=(-p "127.0.0.1:$issuer_port:443")
+  [[ "$host" == "$monitor" ]] && publish+=(-p "127.0.0.1:$prometheus_port:9090" -p "127.0.0.1:$alertmanager_port:9093")
   docker run -d --name "$host" --hostname "$host" --network "$LAB_NETWORK" \
     --label gatehouse-lab=1 --label "gatehouse-lab.lab=$lab" \
     --cap-add SYS_ADMIN --cap-add NET_ADMIN \
@@ -171,6 +176,11 @@ fi
 echo
 echo "Gatehouse lab '$lab' is up ($((SECONDS - start)) s): ${hosts[*]}"
 echo "  issuer:       https://localhost:$issuer_port"
+if [[ -n "$monitor" ]]; then
+  echo "  prometheus:   http://localhost:$prometheus_port   (targets: http://localhost:$prometheus_port/targets)"
+  echo "  alertmanager: http://localhost:$alertmanager_port"
+  echo "  grafana:      not installed in the lab (its artifacts are out of reach here: README, Monitoring)"
+fi
 echo "  lab CA:       $ca_cert   (curl --cacert .lab/ca.pem https://localhost:$issuer_port/.well-known/openid-configuration)"
 if compgen -G "$inventory_dir/credentials/*" >/dev/null; then
   echo "  admin credentials (0600, never printed):"

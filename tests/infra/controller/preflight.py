@@ -49,10 +49,17 @@ GOOD_VARS = {
     "mysql_replication_password": "preflight-repl-password-0123456789",
     "mysql_backup_password": "preflight-backup-password-0123456789",
     "mysql_binlog_password": "preflight-binlog-password-0123456789",
+    "mysql_exporter_password": "preflight-exporter-password-0123456789",
     "backup_restic_password": "preflight-restic-password-0123456789",
     "redis_password": "preflight-redis-password-0123456789",
     "gatehouse_admin_password": "preflight-root-password-0123",
     "gatehouse_session_secret": "preflight-session-secret-0123456789-0123456789",
+    "grafana_admin_password": "preflight-grafana-password-0123",
+    "grafana_oauth_client_secret": "preflight-grafana-oauth-secret-0123456789",
+    # Stand-ins: a site pins the vendor's packages by their real sha256.
+    "loki_package_sha256": "1" * 64,
+    "promtail_package_sha256": "2" * 64,
+    "grafana_package_sha256": "3" * 64,
     # The stand-in wheelhouse every inventory directory gets (below).
     "gatehouse_wheelhouse_dir": "{{ inventory_dir }}/wheelhouse",
     "gatehouse_python": sys.executable,

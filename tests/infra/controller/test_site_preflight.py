@@ -23,6 +23,8 @@ PREFLIGHT_PLAYS = {
     "Preflight | auth servers": "auth_servers",
     "Preflight | proxies": "proxies",
     "Preflight | backup hosts": "backup_hosts",
+    "Preflight | exporters and log shipping (every host)": "all",
+    "Preflight | monitoring": "monitoring",
 }
 
 
