@@ -15,7 +15,8 @@ import time
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from conftest import GATEHOUSE, MYSQL_URL, basic, run_cli
+from conftest import GATEHOUSE, MYSQL_URL, basic, get_code, redeem, run_cli
+from gatehouse.crypto.digests import digest
 from gatehouse.store.database import open_database
 from gatehouse.store.migrate import SchemaMigration
 from gatehouse.store.models import ALL_MODELS, AuditLog, AuthorizationCode, Client, Session, User, UserRole
@@ -258,6 +259,157 @@ def test_create_client_usage_errors_exit_2(cli, state):
         "create-client", "--client-id", "x", "--name", "X", "--grant-type", "client_credentials", "--scope", "a"
     )
     assert result.returncode == 2  # neither --confidential nor --public
+    assert Client.select().count() == 0
+
+
+# create-client --secret-stdin ----------------------------------------------
+
+# What an operator's vault holds: 48 letters and digits, as `make secrets` generates.
+VAULT_SECRET = "Gr4fanaVaultSecretFromTheSiteInventory0123456789"
+GRAFANA_REDIRECT = "https://grafana.example.test/login/generic_oauth"
+
+
+def grafana_client_argv(*redirect_uris):
+    """The argv of roles/gatehouse/tasks/grafana_client.yml, as Ansible renders it."""
+    return [
+        "create-client", "--client-id", "grafana", "--name", "Grafana",
+        "--confidential", "--grant-type", "authorization_code", "--scope", "openid profile email",
+        "--secret-stdin",
+        *[f"--redirect-uri={uri}" for uri in redirect_uris],
+    ]  # fmt: skip
+
+
+def test_secret_stdin_client_authenticates_with_that_secret_and_never_shows_it(cli, state, http):
+    result = cli(*CONFIDENTIAL, "--secret-stdin", stdin=VAULT_SECRET + "\n")
+    assert result.returncode == 0, result.stderr
+    assert VAULT_SECRET not in result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["client_id: reports", "client_secret: taken from stdin (not shown)"]
+    assert "shown once" not in result.stderr
+    # Stored as a generated secret is: its digest, nothing else.
+    row = Client.get(Client.client_id == "reports")
+    assert row.is_confidential
+    assert row.client_secret_digest == digest(VAULT_SECRET)
+    response = http.post(
+        "/api/v2/oauth/token", data={"grant_type": "client_credentials"}, headers=basic("reports", VAULT_SECRET)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "api:read"
+    wrong = http.post(
+        "/api/v2/oauth/token", data={"grant_type": "client_credentials"}, headers=basic("reports", VAULT_SECRET[:-1])
+    )
+    assert wrong.status_code == 401
+    assert AuditLog.select().where((AuditLog.event == "client.created") & (AuditLog.subject == "reports")).exists()
+
+
+@pytest.mark.parametrize("ending", ["", "\r\n", "\n\n"], ids=["no-newline", "crlf", "blank-line-after"])
+def test_secret_stdin_takes_the_first_line_without_its_line_ending(cli, state, http, ending):
+    result = cli(*CONFIDENTIAL, "--secret-stdin", stdin=VAULT_SECRET + ending)
+    assert result.returncode == 0, result.stderr
+    assert Client.get(Client.client_id == "reports").client_secret_digest == digest(VAULT_SECRET)
+
+
+def test_secret_stdin_json_names_the_client_and_not_the_secret(cli, state):
+    result = cli(*CONFIDENTIAL, "--secret-stdin", "--json", stdin=VAULT_SECRET + "\n")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"client_id": "reports", "client_secret_from": "stdin"}
+    assert VAULT_SECRET not in result.stdout + result.stderr
+
+
+def test_the_roles_grafana_invocation_registers_a_client_whose_code_flow_works_and_reruns_say_exists(
+    cli, state, http, user
+):
+    # Ansible's command module adds a newline to stdin (stdin_add_newline).
+    argv = grafana_client_argv(GRAFANA_REDIRECT, "http://localhost:3000/login/generic_oauth")
+    first = cli(*argv, stdin=VAULT_SECRET + "\n")
+    assert first.returncode == 0, first.stderr
+    assert VAULT_SECRET not in first.stdout + first.stderr
+    row = Client.get(Client.client_id == "grafana")
+    assert row.redirect_uris == [GRAFANA_REDIRECT, "http://localhost:3000/login/generic_oauth"]
+    assert row.grant_types == ["authorization_code"] and row.scope == "openid profile email"
+
+    code, verifier, _ = get_code(http, "grafana", redirect_uri=GRAFANA_REDIRECT, scope="openid profile email")
+    token = redeem(http, code, verifier, ("grafana", VAULT_SECRET), redirect_uri=GRAFANA_REDIRECT)
+    assert token.status_code == 200, token.text
+    assert "id_token" in token.json()
+
+    # The role's next converge: refused with "exists" (its "not changed"), the client left as it is.
+    again = cli(*argv, stdin="AnotherSecretOfAtLeastThirtyTwoCharacters0\n")
+    assert again.returncode == 1
+    assert "exists" in again.stderr.lower()
+    assert VAULT_SECRET not in again.stdout + again.stderr
+    assert Client.select().count() == 1
+    assert Client.get(Client.client_id == "grafana").client_secret_digest == digest(VAULT_SECRET)
+
+
+@pytest.mark.parametrize(
+    "secret, message",
+    [
+        ("", "no secret on stdin"),
+        ("\n", "no secret on stdin"),
+        ("A" * 31 + "\n", "at least 32 characters"),
+        ("Gr4fanaVaultSecret FromTheSiteInventory0123456789\n", "whitespace or control characters"),
+        ("Gr4fanaVaultSecretFromTheSiteInventory0123456789 \n", "whitespace or control characters"),
+        (" Gr4fanaVaultSecretFromTheSiteInventory0123456789\n", "whitespace or control characters"),
+        ("Gr4fanaVaultSecret\tFromTheSiteInventory0123456789\n", "whitespace or control characters"),
+        ("Gr4fanaVaultSecret\x01FromTheSiteInventory0123456789\n", "whitespace or control characters"),
+        ("Gr4fanaVaultSecret\x7fFromTheSiteInventory0123456789\n", "whitespace or control characters"),
+        ("Gr4fanaVaultSecret\u200bFromTheSiteInventory0123456789\n", "whitespace or control characters"),
+        ("Gr4fanaVaultSecret\u00a0FromTheSiteInventory0123456789\n", "whitespace or control characters"),
+        ("Gr4fanaVaultSecretFromTheSiteInventory0123456789\r\r\n", "whitespace or control characters"),
+    ],
+    ids=[
+        "empty", "empty-line", "31-chars", "inner-space", "trailing-space", "leading-space", "tab",
+        "control", "delete", "zero-width-space", "no-break-space", "stray-cr",
+    ],
+)  # fmt: skip
+def test_secret_stdin_refuses_a_bad_secret_and_creates_nothing(cli, state, secret, message):
+    result = cli(*CONFIDENTIAL, "--secret-stdin", stdin=secret)
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr
+    assert result.stdout == ""
+    if secret.strip():
+        assert secret.strip() not in result.stderr
+        assert "Gr4fanaVaultSecret" not in result.stderr
+    assert Client.select().count() == 0
+    assert not AuditLog.select().where(AuditLog.event == "client.created").exists()
+
+
+def test_secret_stdin_refuses_input_that_is_not_utf8(cli, state, env):
+    environment = {"PATH": os.environ.get("PATH", ""), **env}
+    result = subprocess.run(
+        [GATEHOUSE, *CONFIDENTIAL, "--secret-stdin"],
+        input=b"Gr4fanaVaultSecret\xffFromTheSiteInventory0123456789\n",
+        capture_output=True,
+        env=environment,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
+    assert Client.select().count() == 0
+
+
+def test_secret_stdin_is_refused_for_a_public_client(cli, state):
+    result = cli(
+        "create-client", "--client-id", "spa2", "--name", "SPA", "--public",
+        "--redirect-uri", "http://127.0.0.1/cb", "--grant-type", "authorization_code", "--scope", "openid",
+        "--secret-stdin",
+        stdin=VAULT_SECRET + "\n",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "public client has no secret" in result.stderr
+    assert VAULT_SECRET not in result.stdout + result.stderr
+    assert Client.select().count() == 0
+    assert not AuditLog.select().where(AuditLog.event == "client.created").exists()
+
+
+def test_a_supplied_secret_is_refused_for_a_public_client_below_the_cli_too(state):
+    from gatehouse.accounts.clients import ClientError, create_client_as_system
+
+    with pytest.raises(ClientError, match="public client has no secret"):
+        create_client_as_system(
+            client_id="spa2", name="SPA", confidential=False, redirect_uris=["http://127.0.0.1/cb"],
+            post_logout_redirect_uris=[], grant_types=["authorization_code"], scope="openid", secret=VAULT_SECRET,
+        )  # fmt: skip
     assert Client.select().count() == 0
 
 

@@ -88,6 +88,27 @@ def validate(
         raise ClientError("refresh_token is only issued with authorization_code", "grant_types")
 
 
+# A secret the operator supplies (create-client --secret-stdin) rather than one generated here. It is
+# stored as a fast SHA-256 digest like a generated one (crypto.digests), so it must be long: 32
+# characters, as the Ansible role's preflight demands of the vault's. Whitespace and control or
+# invisible characters are refused: they are lost or changed on the way (a stray space or CR from a
+# file, a terminal), and the client could then never present the secret stored.
+MIN_SECRET_LENGTH = 32
+
+
+def check_client_secret(secret: str) -> None:
+    """Refuse a supplied secret that is empty, short, or holds whitespace or a non-printable character.
+    The messages never quote the secret."""
+    if not isinstance(secret, str) or not secret:
+        raise ClientError("client secret is empty", "client_secret")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ClientError(
+            f"client secret must be at least {MIN_SECRET_LENGTH} characters (got {len(secret)})", "client_secret"
+        )
+    if any(ch.isspace() or not ch.isprintable() for ch in secret):
+        raise ClientError("client secret must not contain whitespace or control characters", "client_secret")
+
+
 def _check_name(name: str) -> None:
     if not name or len(name) > 200:
         raise ClientError("name must be 1-200 characters", "name")
@@ -142,9 +163,17 @@ def create_client(
     scope: str,
     cache=None,
     is_admin: bool = False,
+    secret: str | None = None,
 ) -> tuple[dict, str | None]:
-    """Register a client; return it and its secret (None for a public client), shown this once."""
+    """Register a client; return it and its secret (None for a public client), shown this once.
+
+    `secret`, when given, is the confidential client's secret instead of a generated one (checked
+    by check_client_secret); a public client has none, so it is refused there."""
     check_client_id(client_id)
+    if secret is not None:
+        if not confidential:
+            raise ClientError("a public client has no secret (token_endpoint_auth_method none)", "client_secret")
+        check_client_secret(secret)
     if is_admin and not actor.is_admin:
         raise NotAllowed("only an admin can register an admin client", "is_admin")
     if is_admin:
@@ -159,7 +188,8 @@ def create_client(
     # and on SQLite they would be two clients that a human cannot tell apart.
     if Client.select().where(peewee.fn.LOWER(Client.client_id) == client_id.lower()).exists():
         raise Conflict(f"a client with id {client_id!r} already exists", "client_id")
-    secret = new_token(32) if confidential else None
+    if confidential and secret is None:
+        secret = new_token(32)
     now = int(time.time())
     try:
         row = Client.create(

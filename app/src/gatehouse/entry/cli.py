@@ -73,11 +73,37 @@ def cmd_create_user(args):
     print(f"created user {user.username} (id {user.id})")
 
 
+def _read_secret() -> str:
+    """One line of stdin, without its line ending (LF or CRLF) and nothing else: the secret is checked
+    as it is, never trimmed into another. Read as bytes so that input which is not UTF-8 is refused
+    with a message, not a traceback."""
+    line = sys.stdin.buffer.readline()
+    if line.endswith(b"\n"):
+        line = line[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        _fail("the client secret on stdin is not UTF-8; nothing created")
+
+
 def cmd_create_client(args):
     from gatehouse.accounts.actor import SYSTEM
-    from gatehouse.accounts.clients import create_client
+    from gatehouse.accounts.clients import check_client_secret, create_client
     from gatehouse.errors import GatehouseError
 
+    supplied = None
+    if args.secret_stdin:
+        if args.public:
+            _fail("--secret-stdin is for a confidential client: a public client has no secret", 2)
+        supplied = _read_secret()
+        if not supplied:
+            _fail("--secret-stdin: no secret on stdin (empty input); nothing created")
+        try:
+            check_client_secret(supplied)
+        except GatehouseError as error:
+            _fail(f"--secret-stdin: {error.message}; nothing created")
     settings = _settings()
     _open(settings)
     _require_schema()
@@ -92,10 +118,18 @@ def cmd_create_client(args):
             grant_types=args.grant_type,
             scope=args.scope,
             is_admin=args.admin_client,
+            secret=supplied,
         )
     except GatehouseError as error:
         _fail(error.message)
-    if args.json:
+    if supplied is not None:
+        # The caller has the secret already: it is never echoed, not even with --json.
+        if args.json:
+            print(json.dumps({"client_id": client["client_id"], "client_secret_from": "stdin"}))
+        else:
+            print(f"client_id: {client['client_id']}")
+            print("client_secret: taken from stdin (not shown)")
+    elif args.json:
         print(json.dumps({"client_id": client["client_id"], "client_secret": secret}))
     else:
         print(f"client_id: {client['client_id']}")
@@ -324,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_create_user)
 
-    p = sub.add_parser("create-client", help="register a client; prints its generated secret once")
+    p = sub.add_parser(
+        "create-client", help="register a client; prints its generated secret once (or --secret-stdin sets it)"
+    )
     p.add_argument("--client-id", required=True)
     p.add_argument("--name", required=True)
     kind = p.add_mutually_exclusive_group(required=True)
@@ -335,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grant-type", action="append", required=True)
     p.add_argument("--scope", required=True)
     p.add_argument("--admin-client", action="store_true", help="may ask for the admin scope: tokens for the admin API")
+    p.add_argument(
+        "--secret-stdin",
+        action="store_true",
+        help="a confidential client's secret from one line of stdin (at least 32 characters, no whitespace or"
+        " control characters) instead of a generated one; it is never printed",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_create_client)
 
