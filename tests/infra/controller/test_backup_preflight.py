@@ -439,7 +439,7 @@ def test_the_backup_accounts_need_no_password_without_backup_hosts(preflight):
     assert run.returncode == 0 and not run.failures and not run.changed, run.summary()
 
 
-ACCOUNTS_MSG = "mysql_backup_user and mysql_binlog_user must be plain identifiers (letters, digits, underscore)"
+ACCOUNTS_MSG = "mysql_binlog_user and mysql_exporter_user must be plain identifiers (letters, digits, underscore)"
 
 
 def test_the_backup_user_must_not_be_the_app_user(preflight):
@@ -448,7 +448,7 @@ def test_the_backup_user_must_not_be_the_app_user(preflight):
         "db",
         ACCOUNTS_MSG,
         "the users must differ",
-        assertion="[mysql_app_user, mysql_replication_user, mysql_backup_user, mysql_binlog_user] | unique | length == 4",
+        assertion="[mysql_app_user, mysql_replication_user, mysql_backup_user, mysql_binlog_user, mysql_exporter_user] | unique | length == 5",
     )
 
 
@@ -457,7 +457,7 @@ def test_the_binlog_user_must_not_be_the_backup_user(preflight):
         preflight(ACCOUNT_NAMES),
         "db2",
         ACCOUNTS_MSG,
-        assertion="[mysql_app_user, mysql_replication_user, mysql_backup_user, mysql_binlog_user] | unique | length == 4",
+        assertion="[mysql_app_user, mysql_replication_user, mysql_backup_user, mysql_binlog_user, mysql_exporter_user] | unique | length == 5",
     )
 
 
