@@ -103,7 +103,8 @@ ExThreshold: 4
 CONF
 
 log "starting apt-cacher-ng on port $port (cache: $base/cache, log: $daemon_log)"
-nohup setpriv --reuid="$user" --regid="$user" --init-groups \
+# A session of its own (as dockerd): outlives the job that started it.
+setsid nohup setpriv --reuid="$user" --regid="$user" --init-groups \
   /usr/sbin/apt-cacher-ng -c "$base/conf" ForeGround=1 >>"$daemon_log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 1 20); do

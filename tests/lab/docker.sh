@@ -24,7 +24,9 @@ if ! docker info >/dev/null 2>&1; then
     log "dockerd (pid $(cat "$pidfile")) is starting"
   else
     log "starting dockerd in the background (log: /var/log/gatehouse-lab-dockerd.log)"
-    nohup dockerd --pidfile "$pidfile" >/var/log/gatehouse-lab-dockerd.log 2>&1 &
+    # A session of its own: the job that started it may end, and its process
+    # group with it, while the engine keeps serving other jobs.
+    setsid nohup dockerd --pidfile "$pidfile" >/var/log/gatehouse-lab-dockerd.log 2>&1 &
   fi
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
