@@ -12,7 +12,7 @@ def proxies(**hostvars):
     return Site(groups={"proxies": list(hostvars)}, hostvars=hostvars)
 
 
-UNKNOWN_TLS_MODE = proxies(acme={"nginx_tls_mode": "acme"})
+UNKNOWN_TLS_MODE = proxies(letsencrypt={"nginx_tls_mode": "letsencrypt"})
 PROVIDED_WITHOUT_FILES = proxies(
     **{
         "no-paths": {"nginx_tls_mode": "provided"},
@@ -37,7 +37,8 @@ UPSTREAM_PORT_NOT_THE_APPS = Site(
 
 def test_an_unknown_tls_mode_is_refused(preflight):
     assert_refused(
-        preflight(UNKNOWN_TLS_MODE), "acme", "nginx_tls_mode must be one of selfsigned, provided", "got 'acme'"
+        preflight(UNKNOWN_TLS_MODE), "letsencrypt", "nginx_tls_mode must be one of selfsigned, provided, acme",
+        "got 'letsencrypt'",
     )
 
 
