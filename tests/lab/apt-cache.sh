@@ -103,9 +103,10 @@ ExThreshold: 4
 CONF
 
 log "starting apt-cacher-ng on port $port (cache: $base/cache, log: $daemon_log)"
-# A session of its own (as dockerd): outlives the job that started it.
+# A session of its own (as dockerd): outlives the job that started it; without
+# the lock's descriptor (9), or it would hold the lock for as long as it runs.
 setsid nohup setpriv --reuid="$user" --regid="$user" --init-groups \
-  /usr/sbin/apt-cacher-ng -c "$base/conf" ForeGround=1 >>"$daemon_log" 2>&1 &
+  /usr/sbin/apt-cacher-ng -c "$base/conf" ForeGround=1 >>"$daemon_log" 2>&1 9>&- &
 echo $! >"$pidfile"
 for _ in $(seq 1 20); do
   answers && break

@@ -5,8 +5,11 @@
 # 2. one container per host of the lab inventory, named after it, on the
 #    network gatehouse-lab; the proxy's 443 published on 127.0.0.1:8443;
 # 3. a lab CA (.lab/ca.pem) and a certificate it signs for the proxy
-#    (.lab/tls/proxy.{crt,key}), which the lab inventories' group_vars/proxies.yml
-#    hand to the nginx role's `provided` TLS mode;
+#    (.lab/tls/proxy.{crt,key}), which the single-node lab's
+#    group_vars/proxies.yml hands to the nginx role's `provided` TLS mode;
+#    the cluster lab instead gets its certificate by ACME (nginx_tls_mode
+#    acme) from Pebble on its monitoring host (tests/lab/pebble.yml), whose
+#    root is appended to .lab/ca.pem: that file stays the one to trust;
 # 4. the inventory's secrets (make secrets; never overwritten);
 # 5. site.yml, then playbooks/verify.yml, with nothing but the inventory:
 #    `ansible-playbook -i inventories/lab site.yml` by hand (with
@@ -30,6 +33,7 @@ esac
 inventory="$inventory_dir/hosts.yml"
 [[ -f "$inventory" ]] || die "no lab inventory at $inventory"
 issuer_port=8443
+lab_domain=auth.lab.test
 start=$SECONDS
 
 "$REPO_ROOT/tests/lab/docker.sh"
@@ -85,7 +89,9 @@ for host in "${hosts[@]}"; do
   fi
   log "creating $host"
   publish=()
-  [[ "$host" == "$proxy" ]] && publish=(-p "127.0.0.1:$issuer_port:443")
+  # The proxy is also reachable in the lab network as the lab domain, which
+  # its ACME certificate covers besides localhost.
+  [[ "$host" == "$proxy" ]] && publish=(-p "127.0.0.1:$issuer_port:443" --network-alias "$lab_domain")
   [[ "$host" == "$monitor" ]] && publish+=(-p "127.0.0.1:$prometheus_port:9090" -p "127.0.0.1:$alertmanager_port:9093")
   docker run -d --name "$host" --hostname "$host" --network "$LAB_NETWORK" \
     --label gatehouse-lab=1 --label "gatehouse-lab.lab=$lab" \
@@ -161,6 +167,14 @@ if [[ -s "$LAB_DIR/vault-pass" && -z "${ANSIBLE_VAULT_PASSWORD_FILE:-}" ]]; then
   export ANSIBLE_VAULT_PASSWORD_FILE="$LAB_DIR/vault-pass"
 fi
 
+# The ACME CA, before site.yml asks it for the proxy's certificate.
+tls_source="the lab CA's certificate ($cert)"
+if grep -qs '^nginx_tls_mode: acme' "$inventory_dir/group_vars/proxies.yml"; then
+  log "ansible-playbook -i $inventory_dir tests/lab/pebble.yml (the lab's ACME CA)"
+  ansible-playbook -i "$inventory_dir" tests/lab/pebble.yml -e "lab_acme_ca_dir=$LAB_DIR"
+  tls_source="ACME, from Pebble on ${monitor:-the monitoring host} (for localhost and $lab_domain)"
+fi
+
 if [[ -f site.yml ]]; then
   log "ansible-playbook -i $inventory_dir site.yml"
   ansible-playbook -i "$inventory_dir" site.yml
@@ -181,7 +195,8 @@ if [[ -n "$monitor" ]]; then
   echo "  alertmanager: http://localhost:$alertmanager_port"
   echo "  grafana:      not installed in the lab (its artifacts are out of reach here: README, Monitoring)"
 fi
-echo "  lab CA:       $ca_cert   (curl --cacert .lab/ca.pem https://localhost:$issuer_port/.well-known/openid-configuration)"
+echo "  certificate:  $tls_source"
+echo "  trust file:   $ca_cert   (curl --cacert .lab/ca.pem https://localhost:$issuer_port/.well-known/openid-configuration)"
 if compgen -G "$inventory_dir/credentials/*" >/dev/null; then
   echo "  admin credentials (0600, never printed):"
   for f in "$inventory_dir"/credentials/*; do echo "    $f"; done
