@@ -18,7 +18,7 @@ import ssl
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from inventory import hosts_checked, setting
+from inventory import hosts_checked, run_tier, scenario, setting
 
 testinfra_hosts = hosts_checked("proxies")
 
@@ -50,6 +50,10 @@ def domains(name):
 
 @pytest.fixture(scope="module")
 def served(host, name):
+    return served_by(host, name)
+
+
+def served_by(host, name):
     """The certificate nginx presents for the issuer's name on 443."""
     address = host.check_output("hostname -I").split()[0]
     ctx = ssl.create_default_context()
@@ -146,3 +150,22 @@ def test_timer_service_trusts_the_acme_servers_ca(host, name, acme):
         assert host.file("/usr/local/share/gatehouse/acme-ca.pem").is_file
     else:
         assert "REQUESTS_CA_BUNDLE" not in env
+
+
+def test_switching_away_from_acme_and_back(host, name, acme, lineage):
+    # Re-runs the proxy tier twice, so only in the role's own scenario: the
+    # site scenarios' other checks rely on the certificate being served.
+    if not acme or scenario() != "certbot":
+        pytest.skip("runs in molecule/certbot, where nginx_tls_mode is acme")
+    issued = x509.load_pem_x509_certificate(host.file(f"{lineage}/cert.pem").content)
+    away = run_tier("proxy.yml", name, "-e", "nginx_tls_mode=selfsigned")
+    assert away.returncode == 0, away.stdout[-3000:] + away.stderr[-3000:]
+    for path in (NGINX_CERT, NGINX_KEY):
+        assert not host.file(path).is_symlink, f"{path} still links into certbot's lineage"
+    assert served_by(host, name).issuer == served_by(host, name).subject  # nginx's own self-signed one
+    back = run_tier("proxy.yml", name)
+    assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
+    assert host.check_output(f"readlink {NGINX_CERT}") == f"{lineage}/fullchain.pem"
+    # The lineage still matched the inventory: served again, not issued again.
+    assert served_by(host, name).serial_number == issued.serial_number
+    assert "changed=0" in run_tier("proxy.yml", name).stdout
