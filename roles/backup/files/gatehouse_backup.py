@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -890,11 +891,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that write the staging area or the repository, or need restic's
+# exclusive lock: one at a time on a host. The hourly timer's backup and one
+# an operator (or the maintenance play) starts in the same second would
+# otherwise clear each other's staging copy, and a prune would find the
+# repository locked.
+EXCLUSIVE_COMMANDS = {"full", "prune", "check", "drill", "restore"}
+
+
+@contextlib.contextmanager
+def one_job_at_a_time(cfg: Config, command: str):
+    """Hold the host's job lock (waiting for a running job to end) while
+    `command` runs; the kernel lets go of it when the process ends, however."""
+    if command not in EXCLUSIVE_COMMANDS:
+        yield
+        return
+    cfg.state.mkdir(parents=True, exist_ok=True)
+    with open(cfg.state / "job.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"gatehouse-backup {command}: another job is running; waiting for it to end", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = Config(CONFIG)
-        result = args.func(cfg, args)
+        with one_job_at_a_time(cfg, args.command):
+            result = args.func(cfg, args)
     except Refused as exc:
         print(f"gatehouse-backup {args.command}: refused: {exc}", file=sys.stderr)
         return 2

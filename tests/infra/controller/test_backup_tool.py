@@ -19,6 +19,8 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +29,7 @@ from pathlib import Path
 import pytest
 from backup_lab import (
     PASSWORD,
+    TOOL,
     Lab,
     LabError,
     RepositoryTemplate,
@@ -325,6 +328,22 @@ def test_a_full_backup_holds_the_dump_its_position_a_manifest_and_the_config_cop
     assert metrics["gatehouse_backup_last_success_timestamp_seconds"] > time.time() - 60
     assert lab.ok("check") == {"check": "ok"}
     assert lab.metrics("check")["gatehouse_backup_check_last_run_success"] == 1
+
+
+def test_two_full_backups_started_together_both_succeed(lab):
+    # The hourly timer and the maintenance play (or an operator) may start one
+    # in the same second: the second waits for the first instead of clearing
+    # its staging copy.
+    runs = [
+        subprocess.Popen([sys.executable, str(TOOL), "full"], env=lab.env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(run.wait(timeout=180), *run.communicate()) for run in runs]
+    assert [rc for rc, _, _ in results] == [0, 0], results
+    assert any("another job is running; waiting for it to end" in err for _, _, err in results), results
+    snapshots = {json.loads(out.splitlines()[-1])["snapshot"] for _, out, _ in results}
+    assert len(snapshots) == 2 and snapshots <= {s["id"] for s in lab.ok("snapshots")["snapshots"]}
 
 
 def test_check_fails_on_a_damaged_repository(lab):
